@@ -1,0 +1,38 @@
+"""The shared event log: the one way every Trainbridge service reads and writes events.
+
+Import from here; the submodules are implementation detail."""
+
+from eventlog.errors import (
+    ConcurrencyError,
+    EventIdConflictError,
+    EventLogError,
+    StoreUnavailableError,
+)
+from eventlog.events import (
+    LOG_START,
+    AppendResult,
+    ExpectedVersion,
+    LogPosition,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+    event_metadata,
+)
+from eventlog.store import EventStore, UnitOfWork
+
+__all__ = [
+    "LOG_START",
+    "AppendResult",
+    "ConcurrencyError",
+    "EventIdConflictError",
+    "EventLogError",
+    "EventStore",
+    "ExpectedVersion",
+    "LogPosition",
+    "NewEvent",
+    "RecordedEvent",
+    "StoreUnavailableError",
+    "StreamState",
+    "UnitOfWork",
+    "event_metadata",
+]

@@ -1,0 +1,228 @@
+"""The consumer machinery the trainer and the reporter share.
+
+Each delivery runs its handler in one unit of work that also records the message in the
+inbox; the message is acked only after that commit. A redelivered message finds its inbox
+row and is acked without running the handler again. A handler that keeps failing is
+retried ``max_attempts`` times, then dead-lettered with the reason in its headers.
+Deliveries of one stream are handled one at a time, in delivery order, in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika import Message
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+
+from eventlog.amqp import BROKER_ERRORS, backoff, sleep_unless, wait_first
+from eventlog.events import RecordedEvent
+from eventlog.keyed_locks import KeyedLocks
+from eventlog.messages import MalformedMessageError, from_message
+from eventlog.settings import BrokerSettings
+from eventlog.store import EventStore, UnitOfWork
+from eventlog.topology import Topology, declare_consumer_queue
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, RecordedEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    consumer: str
+    """Names the queue (``<namespace>.<consumer>``) and the inbox rows."""
+    routing_keys: tuple[str, ...]
+    """Event types (AMQP topic patterns) to receive."""
+    handler: Handler
+
+
+def delivery_count(message: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered this message before (quorum queues count)."""
+    value = (message.headers or {}).get("x-delivery-count", 0)
+    return value if isinstance(value, int) else 0
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        store: EventStore,
+        broker: BrokerSettings,
+        subscription: Subscription,
+        *,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._subscription = subscription
+        self._topology = Topology(broker.namespace)
+        self._drain_timeout = drain_timeout
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stream_locks = KeyedLocks()
+        self._dead_letters: AbstractExchange | None = None
+        self._stop = asyncio.Event()
+        self.consuming = asyncio.Event()
+        """Set while the consumer is subscribed to its queue."""
+        self.handled_total = 0
+        self.dead_lettered_total = 0
+
+    @property
+    def queue_name(self) -> str:
+        return self._topology.queue(self._subscription.consumer)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, then stop taking deliveries, finish those in
+        flight, and close. Reconnects whenever the broker connection is lost."""
+        self._stop = stop
+        while not stop.is_set():
+            try:
+                connection = await aio_pika.connect(self._broker.url)
+            except BROKER_ERRORS as exc:
+                logger.warning("%s: broker unreachable (%s); retrying", self.queue_name, exc)
+                await sleep_unless(stop, self._broker.reconnect_delay)
+                continue
+            try:
+                await self._consume(connection, stop)
+            except BROKER_ERRORS as exc:
+                logger.warning("%s: connection lost (%s); reconnecting", self.queue_name, exc)
+            finally:
+                self.consuming.clear()
+                if stop.is_set():
+                    await self._drain()
+                await connection.close()
+            if not stop.is_set():
+                await sleep_unless(stop, self._broker.reconnect_delay)
+
+    async def _consume(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._broker.prefetch)
+        queue: AbstractQueue = await declare_consumer_queue(
+            channel,
+            self._topology,
+            self._subscription.consumer,
+            self._subscription.routing_keys,
+            max_attempts=self._broker.max_attempts,
+        )
+        confirm_channel = await connection.channel(publisher_confirms=True)
+        self._dead_letters = await confirm_channel.get_exchange(
+            self._topology.dead_letter_exchange
+        )
+        tag = await queue.consume(self._on_delivery)
+        self.consuming.set()
+        logger.info("%s: consuming", self.queue_name)
+        await wait_first(stop.wait(), connection.closed())
+        if stop.is_set() and not connection.is_closed:
+            await queue.cancel(tag)
+            logger.info("%s: stopped consuming; draining %d in flight", self.queue_name,
+                        len(self._tasks))
+
+    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
+        # Run the handler in a task of our own, not aio-pika's: a lost channel then cannot
+        # cancel a handler halfway through its transaction.
+        task = asyncio.create_task(self._process(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self._drain_timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            logger.warning("%s: %d handler(s) cancelled after the drain timeout",
+                           self.queue_name, len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        try:
+            try:
+                event = from_message(message)
+            except MalformedMessageError as exc:
+                await self._dead_letter(message, exc, attempts=delivery_count(message) + 1)
+                return
+            try:
+                async with self._stream_locks.hold(event.stream_id):
+                    await self._handle(event)
+            except Exception as exc:
+                await self._failed(message, event, exc)
+                return
+            await message.ack()
+        except BROKER_ERRORS as exc:
+            logger.warning("%s: could not settle message %s (%s); the broker will redeliver it",
+                           self.queue_name, message.message_id, exc)
+        except asyncio.CancelledError:
+            await _requeue_quietly(message)
+            raise
+
+    async def _handle(self, event: RecordedEvent) -> None:
+        subscription = self._subscription
+        async with self._store.unit_of_work() as uow:
+            first_time = await uow.record_processed(
+                subscription.consumer, str(event.event_id), event.event_type
+            )
+            if first_time:
+                await subscription.handler(uow, event)
+        if first_time:
+            self.handled_total += 1
+        else:
+            logger.info("%s: %s %s already handled; acking the duplicate",
+                        self.queue_name, event.event_type, event.event_id)
+
+    async def _failed(
+        self, message: AbstractIncomingMessage, event: RecordedEvent, exc: Exception
+    ) -> None:
+        attempt = delivery_count(message) + 1
+        if attempt >= self._broker.max_attempts:
+            await self._dead_letter(message, exc, attempts=attempt)
+            return
+        delay = backoff(attempt, self._broker.retry_delay)
+        logger.warning("%s: %s %s failed (attempt %d of %d: %s); retrying in %.1fs",
+                       self.queue_name, event.event_type, event.event_id, attempt,
+                       self._broker.max_attempts, exc, delay)
+        await sleep_unless(self._stop, delay)
+        await message.nack(requeue=True)
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, exc: Exception, *, attempts: int
+    ) -> None:
+        """Publish a copy, with the reason, to the dead-letter queue; then ack the original."""
+        if self._dead_letters is None:
+            raise RuntimeError("dead-letter exchange not declared")
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                "x-trainbridge-consumer": self._subscription.consumer,
+                "x-trainbridge-error-type": type(exc).__name__,
+                "x-trainbridge-error": str(exc)[:1000],
+                "x-trainbridge-traceback": "".join(traceback.format_exception(exc))[-4000:],
+                "x-trainbridge-attempts": attempts,
+                "x-trainbridge-original-routing-key": message.routing_key or "",
+            }
+        )
+        copy = Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            timestamp=message.timestamp,
+            app_id=message.app_id,
+        )
+        await self._dead_letters.publish(copy, routing_key=self.queue_name)
+        await message.ack()
+        self.dead_lettered_total += 1
+        logger.error("%s: dead-lettered message %s after %d attempt(s): %s: %s",
+                     self.queue_name, message.message_id, attempts, type(exc).__name__, exc)
+
+
+async def _requeue_quietly(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.nack(requeue=True)
+    except BROKER_ERRORS:
+        pass  # the channel is gone: the broker requeues unacked deliveries itself

@@ -1,0 +1,26 @@
+"""The event log's own errors. Driver exceptions are translated at one boundary
+(:mod:`eventlog.postgres`); nothing else in the project sees asyncpg's."""
+
+
+class EventLogError(Exception):
+    """Base class of the event log's errors."""
+
+
+class ConcurrencyError(EventLogError):
+    """The stream was not at the expected version: someone else appended first."""
+
+    def __init__(self, stream_id: str, expected: object, actual: int | None) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"stream {stream_id!r}: expected version {expected}, but it is at {actual}"
+        )
+
+
+class EventIdConflictError(EventLogError):
+    """An event id is already stored in another stream, or only some of a batch's ids are."""
+
+
+class StoreUnavailableError(EventLogError):
+    """The database could not be reached; nothing was written."""

@@ -1,0 +1,105 @@
+"""The event log's vocabulary: what is appended, what is read back, and where it sits."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+JsonObject = Mapping[str, Any]
+
+
+class StreamState(enum.Enum):
+    """Expected-version sentinels for :meth:`EventStore.append`."""
+
+    ANY = "any"
+    """Append after whatever the stream holds (no concurrency check)."""
+    NO_STREAM = "no_stream"
+    """The stream must not exist yet."""
+
+
+ExpectedVersion = int | StreamState
+"""An exact stream version (``0`` means an empty stream) or a :class:`StreamState`."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. ``event_id`` makes the append idempotent: choose it
+    deterministically (e.g. ``uuid5`` of the cause) wherever a retry may repeat the append."""
+
+    event_type: str
+    data: JsonObject
+    metadata: JsonObject = field(default_factory=dict)
+    event_id: UUID = field(default_factory=uuid4)
+
+
+@dataclass(frozen=True, order=True)
+class LogPosition:
+    """A place in the global log. The log is ordered by committing transaction, then by
+    insert order, so a reader that resumes after a position never passes over an event
+    whose transaction committed late."""
+
+    transaction_id: int
+    global_position: int
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id}:{self.global_position}"
+
+    @classmethod
+    def parse(cls, text: str) -> LogPosition:
+        transaction_id, _, global_position = text.partition(":")
+        return cls(int(transaction_id), int(global_position))
+
+
+LOG_START = LogPosition(0, 0)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as the log stored it."""
+
+    stream_id: str
+    stream_version: int
+    event_id: UUID
+    event_type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    position: LogPosition
+
+    @property
+    def correlation_id(self) -> str | None:
+        value = self.metadata.get("correlation_id")
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Where an append put its events. ``already_stored`` is true when every event id was
+    stored before (an idempotent repeat): nothing new was written."""
+
+    stream_id: str
+    stream_version: int
+    positions: tuple[LogPosition, ...]
+    already_stored: bool = False
+
+
+def event_metadata(
+    *,
+    producer: str,
+    correlation_id: str | None = None,
+    causation_id: str | UUID | None = None,
+    schema_version: int = 1,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The metadata every event carries (DESIGN §2)."""
+    metadata: dict[str, Any] = {"producer": producer, "schema_version": schema_version}
+    if correlation_id is not None:
+        metadata["correlation_id"] = correlation_id
+    if causation_id is not None:
+        metadata["causation_id"] = str(causation_id)
+    metadata.update(extra)
+    return metadata

@@ -1,0 +1,365 @@
+"""PostgreSQL implementation of the event log. All event-log SQL lives in this module:
+the events table, the outbox and the inbox. asyncpg's exceptions stop here and become
+the project's own (:mod:`eventlog.errors`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+import asyncpg
+
+from eventlog.errors import ConcurrencyError, EventIdConflictError, StoreUnavailableError
+from eventlog.events import (
+    LOG_START,
+    AppendResult,
+    ExpectedVersion,
+    LogPosition,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+)
+from eventlog.settings import DatabaseSettings, asyncpg_dsn
+
+_EVENT_COLUMNS = """
+    e.stream_id, e.stream_version, e.event_id, e.event_type, e.data, e.metadata,
+    e.recorded_at, e.transaction_id::text::bigint AS transaction_id, e.global_position
+"""
+
+# One round trip: check idempotency and the expected version, insert the events and
+# their outbox rows. Expected version -1 means "any".
+_APPEND = """
+WITH input AS (
+    SELECT * FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+        AS t(event_id, event_type, data, metadata, n)
+),
+existing AS (
+    SELECT e.stream_id, e.stream_version, e.event_id,
+           e.transaction_id::text::bigint AS transaction_id, e.global_position
+    FROM events e WHERE e.event_id = ANY($3::uuid[])
+),
+head AS (
+    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+),
+inserted AS (
+    INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
+    SELECT $1, head.version + input.n, input.event_id, input.event_type,
+           input.data::jsonb, input.metadata::jsonb
+    FROM input, head
+    WHERE NOT EXISTS (SELECT 1 FROM existing) AND ($2::bigint < 0 OR head.version = $2::bigint)
+    ORDER BY input.n
+    RETURNING stream_id, stream_version, event_id, event_type,
+              transaction_id::text::bigint AS transaction_id, global_position
+),
+queued AS (
+    INSERT INTO outbox (global_position, event_id, stream_id, stream_version, event_type)
+    SELECT global_position, event_id, stream_id, stream_version, event_type FROM inserted
+)
+SELECT 'inserted' AS kind, stream_id, stream_version, event_id, transaction_id, global_position
+    FROM inserted
+UNION ALL
+SELECT 'existing', stream_id, stream_version, event_id, transaction_id, global_position
+    FROM existing
+UNION ALL
+SELECT 'head', $1, version, NULL, NULL, NULL FROM head
+"""
+
+_READ_STREAM = f"""
+SELECT {_EVENT_COLUMNS} FROM events e
+WHERE e.stream_id = $1 AND e.stream_version >= $2
+ORDER BY e.stream_version
+"""
+
+# Rows of transactions that are still open (or that began before the oldest open one
+# finished) are held back: below the snapshot's xmin, the order can no longer change.
+_READ_ALL = f"""
+SELECT {_EVENT_COLUMNS} FROM events e
+WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2::bigint)
+  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.transaction_id, e.global_position
+LIMIT $3
+"""
+
+_RECORD_PROCESSED = """
+INSERT INTO inbox (consumer, message_id, event_type) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING RETURNING true
+"""
+
+_IS_PROCESSED = "SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2)"
+
+_OUTBOX_LOCK_NAMESPACE = 0x7462  # first key of the per-stream advisory locks relays take
+
+# A relay claims whole streams: a transaction-scoped advisory lock per stream (so two
+# relays never publish one stream's events out of order) plus row locks (so a row that
+# another relay published meanwhile is re-checked and skipped). An event waiting for a
+# retry holds back the later events of its stream.
+_CLAIM = f"""
+WITH candidates AS MATERIALIZED (
+    SELECT o.id, o.stream_id FROM outbox o
+    WHERE o.published_at IS NULL AND o.available_at <= now()
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox b
+          WHERE b.stream_id = o.stream_id AND b.published_at IS NULL
+            AND b.id < o.id AND b.available_at > now())
+    ORDER BY o.id
+    LIMIT $1
+)
+SELECT o.id AS outbox_id, o.attempts, {_EVENT_COLUMNS}
+FROM candidates c
+JOIN outbox o ON o.id = c.id
+JOIN events e ON e.global_position = o.global_position
+WHERE o.published_at IS NULL
+  AND pg_try_advisory_xact_lock({_OUTBOX_LOCK_NAMESPACE}, hashtext(c.stream_id))
+ORDER BY o.id
+FOR UPDATE OF o SKIP LOCKED
+"""
+
+_MARK_PUBLISHED = """
+UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+WHERE id = ANY($1::bigint[])
+"""
+
+_DEFER = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                  available_at = now() + make_interval(secs => $3::double precision)
+WHERE id = ANY($1::bigint[])
+"""
+
+_BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@asynccontextmanager
+async def _translated_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except _CONNECTION_ERRORS as exc:
+        raise StoreUnavailableError(f"PostgreSQL unavailable: {exc}") from exc
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+    """A connection pool with the JSON codecs the event log needs."""
+    async with _translated_errors():
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            asyncpg_dsn(settings.url),
+            min_size=1,
+            max_size=settings.pool_size,
+            init=_init_connection,
+        )
+    return pool
+
+
+def _recorded(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        stream_id=row["stream_id"],
+        stream_version=row["stream_version"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        data=row["data"],
+        metadata=row["metadata"],
+        recorded_at=row["recorded_at"],
+        position=LogPosition(row["transaction_id"], row["global_position"]),
+    )
+
+
+def _expected_as_int(expected: ExpectedVersion) -> int:
+    if expected is StreamState.ANY:
+        return -1
+    if expected is StreamState.NO_STREAM:
+        return 0
+    if expected < 0:
+        raise ValueError(f"expected version must be >= 0, got {expected}")
+    return expected
+
+
+async def _append(
+    connection: asyncpg.Connection,
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected: ExpectedVersion,
+) -> AppendResult:
+    if not events:
+        raise ValueError("append needs at least one event")
+    rows = await connection.fetch(
+        _APPEND,
+        stream_id,
+        _expected_as_int(expected),
+        [e.event_id for e in events],
+        [e.event_type for e in events],
+        [json.dumps(e.data) for e in events],
+        [json.dumps(e.metadata) for e in events],
+    )
+    inserted = [r for r in rows if r["kind"] == "inserted"]
+    if inserted:
+        return AppendResult(
+            stream_id,
+            max(r["stream_version"] for r in inserted),
+            tuple(LogPosition(r["transaction_id"], r["global_position"]) for r in inserted),
+        )
+    existing = {r["event_id"]: r for r in rows if r["kind"] == "existing"}
+    if existing:
+        stored = [existing.get(e.event_id) for e in events]
+        if not all(r is not None and r["stream_id"] == stream_id for r in stored):
+            raise EventIdConflictError(
+                f"stream {stream_id!r}: some event ids are already stored elsewhere "
+                "or not all are"
+            )
+        found = [r for r in stored if r is not None]
+        return AppendResult(
+            stream_id,
+            max(r["stream_version"] for r in found),
+            tuple(LogPosition(r["transaction_id"], r["global_position"]) for r in found),
+            already_stored=True,
+        )
+    head = next(r["stream_version"] for r in rows if r["kind"] == "head")
+    raise ConcurrencyError(stream_id, expected, head)
+
+
+class PostgresUnitOfWork:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+        """The transaction's connection, for a service's own tables in the same commit."""
+        self.appended = False
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = StreamState.ANY,
+    ) -> AppendResult:
+        try:
+            result = await _append(self.connection, stream_id, events, expected_version)
+        except asyncpg.UniqueViolationError as exc:
+            raise ConcurrencyError(stream_id, expected_version, None) from exc
+        self.appended = self.appended or not result.already_stored
+        return result
+
+    async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+        rows = await self.connection.fetch(_READ_STREAM, stream_id, from_version)
+        return [_recorded(r) for r in rows]
+
+    async def record_processed(self, consumer: str, message_id: str, event_type: str) -> bool:
+        inserted = await self.connection.fetchval(
+            _RECORD_PROCESSED, consumer, message_id, event_type
+        )
+        return bool(inserted)
+
+
+class PostgresEventStore:
+    MAX_APPEND_ATTEMPTS = 20
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+    def _committed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = StreamState.ANY,
+    ) -> AppendResult:
+        # One statement, so its implicit transaction is the whole append. A unique
+        # violation means a concurrent writer got there first: run it again, and the
+        # statement itself then decides (idempotent repeat, version clash, or success).
+        async with _translated_errors(), self._pool.acquire() as connection:
+            for _ in range(self.MAX_APPEND_ATTEMPTS):
+                try:
+                    result = await _append(connection, stream_id, events, expected_version)
+                except asyncpg.UniqueViolationError:
+                    continue
+                if not result.already_stored:
+                    self._committed()
+                return result
+        raise ConcurrencyError(stream_id, expected_version, None)
+
+    async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+        async with _translated_errors():
+            rows = await self._pool.fetch(_READ_STREAM, stream_id, from_version)
+        return [_recorded(r) for r in rows]
+
+    async def read_all(
+        self, after: LogPosition = LOG_START, *, limit: int = 500
+    ) -> list[RecordedEvent]:
+        async with _translated_errors():
+            rows = await self._pool.fetch(
+                _READ_ALL, str(after.transaction_id), after.global_position, limit
+            )
+        return [_recorded(r) for r in rows]
+
+    async def is_processed(self, consumer: str, message_id: str) -> bool:
+        async with _translated_errors():
+            return bool(await self._pool.fetchval(_IS_PROCESSED, consumer, message_id))
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[PostgresUnitOfWork]:
+        async with _translated_errors(), self._pool.acquire() as connection:
+            uow = PostgresUnitOfWork(connection)
+            async with connection.transaction():
+                yield uow
+        if uow.appended:
+            self._committed()
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    outbox_id: int
+    attempts: int
+    event: RecordedEvent
+
+
+class OutboxBatch:
+    """Entries claimed by one relay inside one open transaction."""
+
+    def __init__(self, connection: asyncpg.Connection, entries: list[OutboxEntry]) -> None:
+        self._connection = connection
+        self.entries = entries
+
+    async def mark_published(self, outbox_ids: Sequence[int]) -> None:
+        if outbox_ids:
+            await self._connection.execute(_MARK_PUBLISHED, list(outbox_ids))
+
+    async def defer(self, outbox_ids: Sequence[int], error: str, delay: float) -> None:
+        if outbox_ids:
+            await self._connection.execute(_DEFER, list(outbox_ids), error, delay)
+
+
+class PostgresOutbox:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def claim(self, limit: int) -> AsyncIterator[OutboxBatch]:
+        """Claim up to ``limit`` pending entries; the claim lasts until the block exits.
+        Marks made through the batch commit when the block exits normally."""
+        async with _translated_errors(), self._pool.acquire() as connection:
+            async with connection.transaction():
+                rows = await connection.fetch(_CLAIM, limit)
+                entries = [OutboxEntry(r["outbox_id"], r["attempts"], _recorded(r)) for r in rows]
+                yield OutboxBatch(connection, entries)
+
+    async def backlog(self) -> int:
+        async with _translated_errors():
+            count: int = await self._pool.fetchval(_BACKLOG)
+        return count
+

@@ -1,0 +1,1 @@
+"""Trainbridge: the command line that starts each service (``trainbridge --help``)."""

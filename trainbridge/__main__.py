@@ -1,0 +1,3 @@
+from trainbridge.cli import main
+
+raise SystemExit(main())
