@@ -25,6 +25,14 @@ ExpectedVersion = int | StreamState
 """An exact stream version (``0`` means an empty stream) or a :class:`StreamState`."""
 
 
+def validate_append(events: object, expected: ExpectedVersion) -> None:
+    """The checks every store makes before an append."""
+    if not events:
+        raise ValueError("append needs at least one event")
+    if isinstance(expected, int) and expected < 0:
+        raise ValueError(f"expected version must be >= 0, got {expected}")
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """An event to append. ``event_id`` makes the append idempotent: choose it

@@ -17,6 +17,7 @@ from eventlog.events import (
     NewEvent,
     RecordedEvent,
     StreamState,
+    validate_append,
 )
 
 
@@ -63,6 +64,7 @@ class InMemoryUnitOfWork:
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = StreamState.ANY,
     ) -> AppendResult:
+        validate_append(events, expected_version)
         stored = [self._stored(str(e.event_id)) for e in events]
         if any(stored):
             return _idempotent_result(stream_id, stored)

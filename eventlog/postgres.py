@@ -19,6 +19,7 @@ from eventlog.events import (
     NewEvent,
     RecordedEvent,
     StreamState,
+    validate_append,
 )
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 
@@ -181,8 +182,6 @@ def _expected_as_int(expected: ExpectedVersion) -> int:
         return -1
     if expected is StreamState.NO_STREAM:
         return 0
-    if expected < 0:
-        raise ValueError(f"expected version must be >= 0, got {expected}")
     return expected
 
 
@@ -192,8 +191,7 @@ async def _append(
     events: Sequence[NewEvent],
     expected: ExpectedVersion,
 ) -> AppendResult:
-    if not events:
-        raise ValueError("append needs at least one event")
+    validate_append(events, expected)
     rows = await connection.fetch(
         _APPEND,
         stream_id,
