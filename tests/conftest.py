@@ -18,7 +18,7 @@ import pytest
 from eventlog import migrate
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, asyncpg_dsn
 from eventlog.topology import Topology
-from tests.services import ServicesUnavailableError, TestServices, provide_services
+from tests.services import ServicesUnavailableError, ServiceEndpoints, provide_services
 
 
 def with_database(url: str, name: str) -> str:
@@ -32,7 +32,7 @@ def in_thread(work: Callable[[], object]) -> None:
 
 
 @pytest.fixture(scope="session")
-def services() -> Iterator[TestServices]:
+def services() -> Iterator[ServiceEndpoints]:
     try:
         with provide_services() as provided:
             yield provided
@@ -45,7 +45,7 @@ async def _admin(url: str) -> asyncpg.Connection:
 
 
 @pytest.fixture(scope="session")
-def template_database(services: TestServices) -> Iterator[str]:
+def template_database(services: ServiceEndpoints) -> Iterator[str]:
     """A database migrated once per session with `trainbridge migrate`'s code path."""
     name = f"tb_template_{os.getpid()}"
 
@@ -73,7 +73,7 @@ def template_database(services: TestServices) -> Iterator[str]:
 
 
 @pytest.fixture
-async def database_url(services: TestServices, template_database: str) -> AsyncIterator[str]:
+async def database_url(services: ServiceEndpoints, template_database: str) -> AsyncIterator[str]:
     """A fresh database for this test, cloned from the migrated template."""
     name = f"tb_test_{uuid.uuid4().hex[:12]}"
     admin = await _admin(services.database_url)
@@ -125,7 +125,7 @@ class BrokerNamespace:
 
 
 @pytest.fixture
-async def broker(services: TestServices) -> AsyncIterator[BrokerNamespace]:
+async def broker(services: ServiceEndpoints) -> AsyncIterator[BrokerNamespace]:
     namespace = BrokerNamespace(
         BrokerSettings(
             url=services.amqp_url,

@@ -67,7 +67,7 @@ class ContainerRabbitmqctl:
 
 
 @dataclass
-class TestServices:
+class ServiceEndpoints:
     database_url: str
     """A maintenance database; each test gets its own database cloned from a template."""
     amqp_url: str
@@ -80,7 +80,7 @@ def _is_local(url: str) -> bool:
 
 
 @contextmanager
-def provide_services() -> Iterator[TestServices]:
+def provide_services() -> Iterator[ServiceEndpoints]:
     database_url = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL")
     amqp_url = os.environ.get("TRAINBRIDGE_TEST_AMQP_URL")
     with ExitStack() as stack:
@@ -113,4 +113,4 @@ def provide_services() -> Iterator[TestServices]:
                 f"{urlsplit(amqp_url).hostname}: run them on the broker's machine"
             )
         assert database_url is not None and amqp_url is not None
-        yield TestServices(database_url, amqp_url, control, problem)
+        yield ServiceEndpoints(database_url, amqp_url, control, problem)

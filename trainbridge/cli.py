@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from eventlog.errors import EventLogError
 from eventlog.settings import DatabaseSettings, SettingsError, redact
 
 
@@ -44,10 +45,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         level=os.environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args, environ)
     except SettingsError as exc:
         print(f"trainbridge: configuration error: {exc}", file=sys.stderr)
         return 2
+    except EventLogError as exc:
+        print(f"trainbridge: {exc}", file=sys.stderr)
+        return 1
     return code
