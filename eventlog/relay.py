@@ -1,8 +1,9 @@
 """The outbox relay: every committed event reaches the ``<namespace>.events`` topic exchange.
 
 A pass claims pending outbox rows (whole streams at a time, see ``PostgresOutbox.claim``),
-publishes them in order with publisher confirms kept in flight (a window), and marks a row
-published only after its confirm, in the claim's transaction. A crash between confirm and
+publishes them with publisher confirms kept in flight (a window shared by all streams; within
+a stream, one after another), and marks a row published only after its confirm, in the
+claim's transaction. A crash between confirm and
 commit republishes the row: consumers deduplicate by ``message_id`` (the event id).
 An unroutable (returned) or nacked event is deferred for a retry and holds back the later
 events of its stream, so each stream is published in stream order."""
@@ -77,6 +78,10 @@ class OutboxRelay:
             except (*BROKER_ERRORS, StoreUnavailableError) as exc:
                 logger.warning("relay: %s: %s; reconnecting", type(exc).__name__, exc)
                 await sleep_unless(stop, self._broker.reconnect_delay)
+            except Exception:
+                # A bug must not stop the relay for good: log it loudly and start over.
+                logger.exception("relay: unexpected error; restarting the relay loop")
+                await sleep_unless(stop, self._broker.reconnect_delay)
             finally:
                 self.connected.clear()
 
@@ -117,46 +122,57 @@ class OutboxRelay:
 
     async def _publish(
         self, exchange: AbstractExchange, entries: Sequence[OutboxEntry]
-    ) -> list[BaseException | None]:
+    ) -> list[BaseException | None | _NotSent]:
+        """Publish each stream's entries one after another (the next only after the
+        previous one's confirm, so a refused event can hold back its successors) while
+        different streams' publishes share a window of confirms in flight."""
         window = asyncio.Semaphore(self._settings.confirm_window)
-        tasks: list[asyncio.Task[object]] = []
-        for entry in entries:
-            # Acquire before creating the task: tasks then start, and reach the channel's
-            # FIFO write lock, in entry order, so the broker receives them in stream order.
-            await window.acquire()
-            task = asyncio.create_task(
-                exchange.publish(
-                    to_message(entry.event),
-                    routing_key=entry.event.event_type,
-                    mandatory=True,
-                    timeout=self._settings.confirm_timeout,
-                )
-            )
-            task.add_done_callback(lambda _: window.release())
-            tasks.append(task)
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        return [r if isinstance(r, BaseException) else None for r in results]
+        outcomes: list[BaseException | None | _NotSent] = [NOT_SENT] * len(entries)
+        by_stream: dict[str, list[int]] = {}
+        for index, entry in enumerate(entries):
+            by_stream.setdefault(entry.event.stream_id, []).append(index)
+
+        async def publish_stream(indexes: list[int]) -> None:
+            for index in indexes:
+                event = entries[index].event
+                try:
+                    async with window:
+                        await exchange.publish(
+                            to_message(event),
+                            routing_key=event.event_type,
+                            mandatory=True,
+                            timeout=self._settings.confirm_timeout,
+                        )
+                except Exception as exc:
+                    outcomes[index] = exc
+                    return
+                outcomes[index] = None
+
+        await asyncio.gather(*(publish_stream(ix) for ix in by_stream.values()))
+        return outcomes
+
+
+class _NotSent:
+    """An entry left unsent because an earlier entry of its stream failed."""
+
+
+NOT_SENT = _NotSent()
 
 
 def _sort_outcomes(
-    entries: Sequence[OutboxEntry], outcomes: Sequence[BaseException | None]
+    entries: Sequence[OutboxEntry], outcomes: Sequence[BaseException | None | _NotSent]
 ) -> tuple[list[int], dict[str, list[int]], int]:
-    """Published ids, deferred ids by reason, and how many have an unknown fate. After the
-    first failure in a stream, its later entries are not marked (they will be sent again
-    after the failed one, keeping stream order)."""
+    """Published ids, deferred ids by reason, and how many have an unknown fate. Entries
+    left unsent stay pending, behind the failed entry of their stream."""
     published: list[int] = []
     deferred: dict[str, list[int]] = {}
     unknown = 0
-    blocked: set[str] = set()
     for entry, outcome in zip(entries, outcomes, strict=True):
-        stream = entry.event.stream_id
-        if outcome is None and stream not in blocked:
-            published.append(entry.outbox_id)
-            continue
         if outcome is None:
+            published.append(entry.outbox_id)
+        elif isinstance(outcome, _NotSent):
             continue
-        blocked.add(stream)
-        if isinstance(outcome, PublishError):
+        elif isinstance(outcome, PublishError):
             deferred.setdefault("unroutable: no queue is bound for this event type", []).append(
                 entry.outbox_id
             )
