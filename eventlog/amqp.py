@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 
 import aiormq
+from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import AMQPError
 
 # What a lost or refused broker connection can raise; the caller reconnects.
@@ -37,3 +38,12 @@ async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 def backoff(attempt: int, base: float, cap: float = 30.0) -> float:
     """Exponential delay for the ``attempt``-th retry (1-based)."""
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+def watch_for_loss(connection: AbstractConnection) -> asyncio.Event:
+    """An event set when ``connection`` closes for any reason. aio-pika's own
+    ``connection.closed()`` and ``is_closed`` only notice a close *we* asked for, not the
+    broker going away (checked against aio-pika 10 with ``rabbitmqctl stop_app``)."""
+    lost = asyncio.Event()
+    connection.close_callbacks.add(lambda *_: lost.set())
+    return lost

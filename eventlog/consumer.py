@@ -9,6 +9,7 @@ Deliveries of one stream are handled one at a time, in delivery order, in this p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ import aio_pika
 from aio_pika import Message
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
 
-from eventlog.amqp import BROKER_ERRORS, backoff, sleep_unless, wait_first
+from eventlog.amqp import BROKER_ERRORS, backoff, sleep_unless, wait_first, watch_for_loss
 from eventlog.events import RecordedEvent
 from eventlog.keyed_locks import KeyedLocks
 from eventlog.messages import MalformedMessageError, from_message
@@ -96,7 +97,10 @@ class EventConsumer:
             if not stop.is_set():
                 await sleep_unless(stop, self._broker.reconnect_delay)
 
-    async def _consume(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
+    async def _consume(
+        self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event
+    ) -> None:
+        lost = watch_for_loss(connection)
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._broker.prefetch)
         queue: AbstractQueue = await declare_consumer_queue(
@@ -113,8 +117,8 @@ class EventConsumer:
         tag = await queue.consume(self._on_delivery)
         self.consuming.set()
         logger.info("%s: consuming", self.queue_name)
-        await wait_first(stop.wait(), connection.closed())
-        if stop.is_set() and not connection.is_closed:
+        await wait_first(stop.wait(), lost.wait())
+        if stop.is_set() and not lost.is_set():
             await queue.cancel(tag)
             logger.info("%s: stopped consuming; draining %d in flight", self.queue_name,
                         len(self._tasks))
@@ -222,7 +226,6 @@ class EventConsumer:
 
 
 async def _requeue_quietly(message: AbstractIncomingMessage) -> None:
-    try:
+    # If the channel is gone, the broker requeues unacked deliveries itself.
+    with contextlib.suppress(*BROKER_ERRORS):
         await message.nack(requeue=True)
-    except BROKER_ERRORS:
-        pass  # the channel is gone: the broker requeues unacked deliveries itself

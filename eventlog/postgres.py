@@ -5,9 +5,11 @@ the project's own (:mod:`eventlog.errors`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
+
 import asyncpg
 
 from eventlog.errors import ConcurrencyError, EventIdConflictError, StoreUnavailableError
@@ -22,6 +24,8 @@ from eventlog.events import (
     validate_append,
 )
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
+
+T = TypeVar("T")
 
 _EVENT_COLUMNS = """
     e.stream_id, e.stream_version, e.event_id, e.event_type, e.data, e.metadata,
@@ -135,15 +139,34 @@ _CONNECTION_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,  # seen when a connection was terminated mid-protocol
 )
 
 
 @asynccontextmanager
-async def _translated_errors() -> AsyncIterator[None]:
+async def _translated_errors(pool: asyncpg.Pool | None = None) -> AsyncIterator[None]:
+    """Connection failures become ``StoreUnavailableError``. The pool's connections are
+    then expired: after a database restart every pooled connection is dead, and the next
+    acquire should open a fresh one instead of finding the next corpse."""
     try:
         yield
     except _CONNECTION_ERRORS as exc:
-        raise StoreUnavailableError(f"PostgreSQL unavailable: {exc}") from exc
+        if pool is not None:
+            await pool.expire_connections()
+        raise StoreUnavailableError(f"PostgreSQL unavailable: {exc!r}") from exc
+
+
+async def _retrying(
+    pool: asyncpg.Pool, operation: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """Run an operation that is safe to repeat; if its connection was dead, once more on a
+    fresh one."""
+    try:
+        async with _translated_errors(pool), pool.acquire() as connection:
+            return await operation(connection)
+    except StoreUnavailableError:
+        async with _translated_errors(pool), pool.acquire() as connection:
+            return await operation(connection)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -280,38 +303,44 @@ class PostgresEventStore:
         # One statement, so its implicit transaction is the whole append. A unique
         # violation means a concurrent writer got there first: run it again, and the
         # statement itself then decides (idempotent repeat, version clash, or success).
-        async with _translated_errors(), self._pool.acquire() as connection:
+        # Repeating after a lost connection is safe for the same reason: the event ids.
+        async def attempt(connection: asyncpg.Connection) -> AppendResult:
             for _ in range(self.MAX_APPEND_ATTEMPTS):
                 try:
-                    result = await _append(connection, stream_id, events, expected_version)
+                    return await _append(connection, stream_id, events, expected_version)
                 except asyncpg.UniqueViolationError:
                     continue
-                if not result.already_stored:
-                    self._committed()
-                return result
-        raise ConcurrencyError(stream_id, expected_version, None)
+            raise ConcurrencyError(stream_id, expected_version, None)
+
+        result = await _retrying(self._pool, attempt)
+        if not result.already_stored:
+            self._committed()
+        return result
 
     async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
-        async with _translated_errors():
-            rows = await self._pool.fetch(_READ_STREAM, stream_id, from_version)
+        rows = await _retrying(
+            self._pool, lambda c: c.fetch(_READ_STREAM, stream_id, from_version)
+        )
         return [_recorded(r) for r in rows]
 
     async def read_all(
         self, after: LogPosition = LOG_START, *, limit: int = 500
     ) -> list[RecordedEvent]:
-        async with _translated_errors():
-            rows = await self._pool.fetch(
-                _READ_ALL, str(after.transaction_id), after.global_position, limit
-            )
+        rows = await _retrying(
+            self._pool,
+            lambda c: c.fetch(_READ_ALL, str(after.transaction_id), after.global_position, limit),
+        )
         return [_recorded(r) for r in rows]
 
     async def is_processed(self, consumer: str, message_id: str) -> bool:
-        async with _translated_errors():
-            return bool(await self._pool.fetchval(_IS_PROCESSED, consumer, message_id))
+        found = await _retrying(
+            self._pool, lambda c: c.fetchval(_IS_PROCESSED, consumer, message_id)
+        )
+        return bool(found)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[PostgresUnitOfWork]:
-        async with _translated_errors(), self._pool.acquire() as connection:
+        async with _translated_errors(self._pool), self._pool.acquire() as connection:
             uow = PostgresUnitOfWork(connection)
             async with connection.transaction():
                 yield uow
@@ -350,14 +379,16 @@ class PostgresOutbox:
     async def claim(self, limit: int) -> AsyncIterator[OutboxBatch]:
         """Claim up to ``limit`` pending entries; the claim lasts until the block exits.
         Marks made through the batch commit when the block exits normally."""
-        async with _translated_errors(), self._pool.acquire() as connection:
-            async with connection.transaction():
-                rows = await connection.fetch(_CLAIM, limit)
-                entries = [OutboxEntry(r["outbox_id"], r["attempts"], _recorded(r)) for r in rows]
-                yield OutboxBatch(connection, entries)
+        async with (
+            _translated_errors(self._pool),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            rows = await connection.fetch(_CLAIM, limit)
+            entries = [OutboxEntry(r["outbox_id"], r["attempts"], _recorded(r)) for r in rows]
+            yield OutboxBatch(connection, entries)
 
     async def backlog(self) -> int:
-        async with _translated_errors():
-            count: int = await self._pool.fetchval(_BACKLOG)
+        count: int = await _retrying(self._pool, lambda c: c.fetchval(_BACKLOG))
         return count
 

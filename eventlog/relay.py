@@ -19,7 +19,7 @@ import aio_pika
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
-from eventlog.amqp import BROKER_ERRORS, sleep_unless, wait_first
+from eventlog.amqp import BROKER_ERRORS, sleep_unless, wait_first, watch_for_loss
 from eventlog.errors import StoreUnavailableError
 from eventlog.messages import to_message
 from eventlog.postgres import OutboxEntry, PostgresOutbox
@@ -27,6 +27,8 @@ from eventlog.settings import BrokerSettings, RelaySettings
 from eventlog.topology import Topology, declare_events_exchange
 
 logger = logging.getLogger(__name__)
+
+RELAY_RECOVERABLE: tuple[type[BaseException], ...] = (*BROKER_ERRORS, StoreUnavailableError)
 
 
 class BrokerConnectionLostError(ConnectionError):
@@ -67,6 +69,7 @@ class OutboxRelay:
                 await sleep_unless(stop, self._broker.reconnect_delay)
                 continue
             try:
+                lost = watch_for_loss(connection)
                 async with connection:
                     channel = await connection.channel(
                         publisher_confirms=True, on_return_raises=True
@@ -74,8 +77,8 @@ class OutboxRelay:
                     exchange = await declare_events_exchange(channel, self._topology)
                     self.connected.set()
                     logger.info("relay: connected to the broker")
-                    await self._pump(exchange, stop, connection)
-            except (*BROKER_ERRORS, StoreUnavailableError) as exc:
+                    await self._pump(exchange, stop, lost)
+            except RELAY_RECOVERABLE as exc:
                 logger.warning("relay: %s: %s; reconnecting", type(exc).__name__, exc)
                 await sleep_unless(stop, self._broker.reconnect_delay)
             except Exception:
@@ -86,10 +89,10 @@ class OutboxRelay:
                 self.connected.clear()
 
     async def _pump(
-        self, exchange: AbstractExchange, stop: asyncio.Event, connection: aio_pika.Connection
+        self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event
     ) -> None:
         while not stop.is_set():
-            if connection.is_closed:
+            if lost.is_set():
                 raise BrokerConnectionLostError("broker connection closed")
             self._wakeup.clear()
             result = await self.publish_pending(exchange)
@@ -97,7 +100,7 @@ class OutboxRelay:
                 await wait_first(
                     self._wakeup.wait(),
                     stop.wait(),
-                    connection.closed(),
+                    lost.wait(),
                     timeout=self._settings.poll_interval,
                 )
 
@@ -122,12 +125,12 @@ class OutboxRelay:
 
     async def _publish(
         self, exchange: AbstractExchange, entries: Sequence[OutboxEntry]
-    ) -> list[BaseException | None | _NotSent]:
+    ) -> list[BaseException | _NotSent | None]:
         """Publish each stream's entries one after another (the next only after the
         previous one's confirm, so a refused event can hold back its successors) while
         different streams' publishes share a window of confirms in flight."""
         window = asyncio.Semaphore(self._settings.confirm_window)
-        outcomes: list[BaseException | None | _NotSent] = [NOT_SENT] * len(entries)
+        outcomes: list[BaseException | _NotSent | None] = [NOT_SENT] * len(entries)
         by_stream: dict[str, list[int]] = {}
         for index, entry in enumerate(entries):
             by_stream.setdefault(entry.event.stream_id, []).append(index)
@@ -160,7 +163,7 @@ NOT_SENT = _NotSent()
 
 
 def _sort_outcomes(
-    entries: Sequence[OutboxEntry], outcomes: Sequence[BaseException | None | _NotSent]
+    entries: Sequence[OutboxEntry], outcomes: Sequence[BaseException | _NotSent | None]
 ) -> tuple[list[int], dict[str, list[int]], int]:
     """Published ids, deferred ids by reason, and how many have an unknown fate. Entries
     left unsent stay pending, behind the failed entry of their stream."""

@@ -16,9 +16,8 @@ MIGRATION_LOCK_KEY = 0x7472_6169_6E62  # "trainb": any constant shared by all ru
 
 
 def _url() -> str:
-    configured = context.config.attributes.get("database_url") or context.config.get_main_option(
-        "sqlalchemy.url"
-    )
+    config = context.config
+    configured = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not configured:
         from eventlog.settings import DatabaseSettings
 
@@ -27,7 +26,9 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, transactional_ddl=True, transaction_per_migration=False)
+    context.configure(
+        connection=connection, transactional_ddl=True, transaction_per_migration=False
+    )
     with context.begin_transaction():
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()

@@ -18,7 +18,7 @@ import pytest
 from eventlog import migrate
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, asyncpg_dsn
 from eventlog.topology import Topology
-from tests.services import ServicesUnavailableError, ServiceEndpoints, provide_services
+from tests.services import ServiceEndpoints, ServicesUnavailableError, provide_services
 
 
 def with_database(url: str, name: str) -> str:
