@@ -91,6 +91,18 @@ class OutboxRelay:
     async def _pump(
         self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event
     ) -> None:
+        # Several claim loops overlap one batch's database work with another's publishing.
+        # They cannot reorder a stream: a claim holds its streams' locks until it commits.
+        try:
+            async with asyncio.TaskGroup() as loops:
+                for _ in range(self._settings.parallel_claims):
+                    loops.create_task(self._claim_loop(exchange, stop, lost))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first failure ended them all
+
+    async def _claim_loop(
+        self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event
+    ) -> None:
         while not stop.is_set():
             if lost.is_set():
                 raise BrokerConnectionLostError("broker connection closed")

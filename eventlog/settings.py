@@ -123,6 +123,8 @@ class RelaySettings:
     confirm_timeout: float = 30.0
     retry_delay: float = 5.0
     """Seconds before an unroutable or nacked event is offered again."""
+    parallel_claims: int = 2
+    """Batches one relay claims and publishes at a time."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RelaySettings:
@@ -132,4 +134,5 @@ class RelaySettings:
             confirm_window=_integer(environ, "TRAINBRIDGE_RELAY_CONFIRM_WINDOW", 256, minimum=1),
             confirm_timeout=_number(environ, "TRAINBRIDGE_RELAY_CONFIRM_TIMEOUT", 30.0, minimum=1),
             retry_delay=_number(environ, "TRAINBRIDGE_RELAY_RETRY_DELAY", 5.0, minimum=0),
+            parallel_claims=_integer(environ, "TRAINBRIDGE_RELAY_PARALLEL_CLAIMS", 2, minimum=1),
         )

@@ -228,3 +228,8 @@ async def test_concurrent_any_appends_all_land_gaplessly(store: EventStore) -> N
 
     versions = [e.stream_version for e in await store.read_stream("s-1")]
     assert versions == list(range(1, 21))
+
+
+async def test_a_negative_expected_version_is_refused(store: EventStore) -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        await store.append("s-1", [event()], -2)

@@ -252,3 +252,23 @@ async def test_a_duplicate_event_id_is_published_once(
         received = await probe.settle()
 
     assert [m.message_id for m in received] == [str(event.event_id)]
+
+
+async def test_every_append_path_queues_exactly_one_outbox_row_per_event(
+    store: PostgresEventStore, sql: asyncpg.Connection,
+) -> None:
+    await store.append("a", [requested(1), requested(2)])
+    async with store.unit_of_work() as uow:
+        await uow.append("b", [requested(3)])
+    repeat = requested(4)
+    await store.append("c", [repeat])
+    await store.append("c", [repeat])
+
+    rows = await sql.fetch(
+        "SELECT o.stream_id, o.stream_version, o.event_type FROM outbox o "
+        "JOIN events e USING (global_position) WHERE o.event_id = e.event_id ORDER BY o.id"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("a", 1, "TrainingRequested"), ("a", 2, "TrainingRequested"),
+        ("b", 1, "TrainingRequested"), ("c", 1, "TrainingRequested"),
+    ]
