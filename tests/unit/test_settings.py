@@ -1,0 +1,84 @@
+"""Settings come from the environment once; any of them may come from a file instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eventlog.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    RelaySettings,
+    SettingsError,
+    asyncpg_dsn,
+    read_setting,
+    redact,
+    sqlalchemy_url,
+)
+
+
+def test_defaults_point_at_local_services() -> None:
+    assert DatabaseSettings.from_env({}).url == "postgresql://postgres@127.0.0.1:5432/trainbridge"
+    broker = BrokerSettings.from_env({})
+    assert broker.url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert broker.namespace == "trainbridge"
+    assert RelaySettings.from_env({}) == RelaySettings()
+
+
+def test_values_are_read_from_the_environment() -> None:
+    broker = BrokerSettings.from_env(
+        {"TRAINBRIDGE_AMQP_URL": "amqp://u:p@mq:5672/v", "TRAINBRIDGE_AMQP_PREFETCH": "4",
+         "TRAINBRIDGE_AMQP_MAX_ATTEMPTS": "7", "TRAINBRIDGE_AMQP_NAMESPACE": "staging"}
+    )
+    assert (broker.url, broker.prefetch, broker.max_attempts, broker.namespace) == (
+        "amqp://u:p@mq:5672/v", 4, 7, "staging"
+    )
+    relay = RelaySettings.from_env({"TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.25",
+                                    "TRAINBRIDGE_RELAY_PARALLEL_CLAIMS": "3"})
+    assert (relay.poll_interval, relay.parallel_claims) == (0.25, 3)
+
+
+def test_a_file_variant_supplies_a_secret(tmp_path: Path) -> None:
+    secret = tmp_path / "db-url"
+    secret.write_text("postgresql://app:s3cret@db/trainbridge\n")
+
+    settings = DatabaseSettings.from_env({"TRAINBRIDGE_DATABASE_URL_FILE": str(secret)})
+
+    assert settings.url == "postgresql://app:s3cret@db/trainbridge"
+
+
+def test_setting_a_value_and_its_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not both"):
+        read_setting({"X": "1", "X_FILE": str(tmp_path / "x")}, "X")
+
+
+def test_an_unreadable_file_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="X_FILE: cannot read"):
+        read_setting({"X_FILE": str(tmp_path / "missing")}, "X")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TRAINBRIDGE_AMQP_PREFETCH", "lots", "must be a number"),
+        ("TRAINBRIDGE_AMQP_PREFETCH", "0", "at least 1"),
+        ("TRAINBRIDGE_AMQP_MAX_ATTEMPTS", "2.5", "whole number"),
+    ],
+)
+def test_malformed_numbers_are_refused_with_the_variable_named(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message) as raised:
+        BrokerSettings.from_env({variable: value})
+    assert variable in str(raised.value)
+
+
+def test_urls_are_spelled_for_each_driver_and_redacted_for_logs() -> None:
+    url = "postgresql://app:s3cret@db:5432/trainbridge"
+    assert sqlalchemy_url(url) == "postgresql+asyncpg://app:s3cret@db:5432/trainbridge"
+    assert asyncpg_dsn(sqlalchemy_url(url)) == url
+    assert redact(url) == "postgresql://app:***@db:5432/trainbridge"
+    assert redact("amqp://guest@mq/") == "amqp://guest@mq/"
+    with pytest.raises(SettingsError, match="not a PostgreSQL URL"):
+        sqlalchemy_url("mysql://x:y@db/z")
