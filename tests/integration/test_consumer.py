@@ -10,7 +10,6 @@ import random
 import signal
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
 import aio_pika
 import asyncpg
@@ -83,11 +82,6 @@ def consumers(broker: BrokerNamespace, store: PostgresEventStore):  # type: igno
         return EventConsumer(store, broker.settings, Subscription(name, routing_keys, handler),
                              drain_timeout=10)
     return make
-
-
-@pytest.fixture
-async def started(broker: BrokerNamespace) -> AsyncIterator[None]:
-    yield
 
 
 async def consuming(consumer: EventConsumer) -> None:
