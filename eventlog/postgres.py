@@ -145,7 +145,7 @@ _CONNECTION_ERRORS = (
 
 
 @asynccontextmanager
-async def _translated_errors(pool: asyncpg.Pool | None = None) -> AsyncIterator[None]:
+async def translated_errors(pool: asyncpg.Pool | None = None) -> AsyncIterator[None]:
     """Connection failures become ``StoreUnavailableError``. The pool's connections are
     then expired: after a database restart every pooled connection is dead, and the next
     acquire should open a fresh one instead of finding the next corpse."""
@@ -163,10 +163,10 @@ async def _retrying(
     """Run an operation that is safe to repeat; if its connection was dead, once more on a
     fresh one."""
     try:
-        async with _translated_errors(pool), pool.acquire() as connection:
+        async with translated_errors(pool), pool.acquire() as connection:
             return await operation(connection)
     except StoreUnavailableError:
-        async with _translated_errors(pool), pool.acquire() as connection:
+        async with translated_errors(pool), pool.acquire() as connection:
             return await operation(connection)
 
 
@@ -185,15 +185,21 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     """A connection pool with the JSON codecs the event log needs."""
-    async with _translated_errors():
+    async with translated_errors():
         pool: asyncpg.Pool = await asyncpg.create_pool(
             asyncpg_dsn(settings.url),
-            min_size=1,
+            min_size=0,  # connect on first use: a service starts while the database is down
             max_size=settings.pool_size,
             init=_init_connection,
             reset=_keep_session,
         )
     return pool
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """Raise ``StoreUnavailableError`` unless the database answers (readiness checks)."""
+    async with translated_errors(pool):
+        await pool.fetchval("SELECT 1")
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
@@ -381,7 +387,7 @@ class PostgresEventStore:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[PostgresUnitOfWork]:
-        async with _translated_errors(self._pool), self._pool.acquire() as connection:
+        async with translated_errors(self._pool), self._pool.acquire() as connection:
             uow = PostgresUnitOfWork(connection)
             async with connection.transaction():
                 yield uow
@@ -421,7 +427,7 @@ class PostgresOutbox:
         """Claim up to ``limit`` pending entries; the claim lasts until the block exits.
         Marks made through the batch commit when the block exits normally."""
         async with (
-            _translated_errors(self._pool),
+            translated_errors(self._pool),
             self._pool.acquire() as connection,
             connection.transaction(),
         ):

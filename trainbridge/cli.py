@@ -24,6 +24,24 @@ def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    from eventlog.settings import BrokerSettings, RelaySettings
+    from services.ingest.entrypoint import serve
+    from services.ingest.json_logs import use_json_logs
+    from services.ingest.settings import IngestSettings
+
+    ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
+    database = DatabaseSettings.from_env(environ)
+    broker = BrokerSettings.from_env(environ)
+    relay = RelaySettings.from_env(environ)
+    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    asyncio.run(serve(ingest, database, broker, relay))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trainbridge",
@@ -37,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
     migrate.set_defaults(run=_migrate)
+    ingest = commands.add_parser(
+        "ingest",
+        help="serve Labelbox's webhook (GET /models, POST /model_run) and relay events",
+        description="The webhook receiver. Needs TRAINBRIDGE_WEBHOOK_SECRET.",
+    )
+    ingest.add_argument("--host", default="0.0.0.0", help="address to listen on (0.0.0.0)")
+    ingest.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    ingest.set_defaults(run=_ingest)
     return parser
 
 

@@ -1,0 +1,198 @@
+"""The HTTP surface Labelbox calls: ``GET /models`` and ``POST /model_run``, plus health,
+readiness, metrics and the OpenAPI schema."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
+
+from eventlog import EventStore
+from eventlog.model_types import ModelTypeCatalog
+from services.ingest import json_logs
+from services.ingest.errors import EXCEPTION_HANDLERS, UNAUTHORIZED_BODY
+from services.ingest.intake import Receipt, request_training
+from services.ingest.metrics import IngestMetrics
+from services.ingest.model_run import parse_json_object, validate
+from services.ingest.settings import IngestSettings
+from services.ingest.signature import SignatureMatch, verify
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Returns ``None`` when healthy, else what is wrong."""
+
+
+@dataclass(frozen=True)
+class IngestDependencies:
+    settings: IngestSettings
+    store: EventStore
+    catalog: ModelTypeCatalog
+    metrics: IngestMetrics
+    readiness: dict[str, ReadinessCheck]
+    backlog: Callable[[], Awaitable[int]] | None = None
+
+
+def _deps(state: State) -> IngestDependencies:
+    deps: IngestDependencies = state.deps
+    return deps
+
+
+def _verified(request: Request[Any, Any, Any], body: bytes) -> SignatureMatch | None:
+    deps = _deps(request.app.state)
+    match = verify(body, request.headers, deps.settings.secrets)
+    if match is None:
+        deps.metrics.signature_failures.inc()
+        logger.warning("refused %s %s: missing or invalid signature",
+                       request.method, request.url.path)
+    return match
+
+
+def _string(description: str) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description)
+
+
+@dataclass
+class ModelRunOperation(Operation):
+    """Documents the body that the handler reads raw (to verify its signature first)."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={"application/json": OpenAPIMediaType(schema=Schema(
+                type=OpenAPIType.OBJECT,
+                required=["modelType", "modelRunId"],
+                properties={
+                    "modelType": _string("one of the keys GET /models returns"),
+                    "modelRunId": _string("Labelbox model run id"),
+                    "modelId": _string("Labelbox model id"),
+                    "organizationId": _string("Labelbox organization id"),
+                },
+            ))},
+        )
+
+
+@dataclass
+class ErrorBody:
+    error: str
+    detail: str
+    field: str | None = None
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+_SIGNATURE_DOC = "X-Hub-Signature: sha1=<hex HMAC-SHA1(secret, raw body)>"
+_ERRORS = {
+    400: _error("malformed JSON, not an object, or nested too deep"),
+    401: _error(f"missing or invalid signature ({_SIGNATURE_DOC})"),
+    413: _error("body larger than TRAINBRIDGE_MAX_BODY_BYTES"),
+    422: _error("a field is missing or invalid, or modelType is unknown"),
+    503: _error("the event log is unavailable; nothing was recorded"),
+}
+
+
+@get("/models", summary="Model types this server can train",
+     responses={401: _ERRORS[401], 503: _ERRORS[503]})
+async def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
+    if _verified(request, await request.body()) is None:
+        return Response(UNAUTHORIZED_BODY, status_code=401)
+    model_types = await _deps(request.app.state).catalog.list()
+    return Response({t.name: {"description": t.description} for t in model_types})
+
+
+@post("/model_run", summary="Start training a model run", operation_class=ModelRunOperation,
+      status_code=202, responses=_ERRORS)
+async def start_model_run(request: Request[Any, Any, Any]) -> Response[Any]:
+    deps = _deps(request.app.state)
+    body = await request.body()
+    match = _verified(request, body)
+    if match is None:
+        return Response(UNAUTHORIZED_BODY, status_code=401)
+    payload = parse_json_object(body)
+    known = {t.name for t in await deps.catalog.list()}
+    run = validate(payload, known)
+    json_logs.model_run_id.set(run.model_run_id)
+    receipt = Receipt(
+        received_at=datetime.now(UTC),
+        remote_address=request.client.host if request.client else None,
+        secret_index=match.secret_index,
+        signature_algorithms=match.algorithms,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        correlation_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
+    )
+    outcome = await request_training(deps.store, run, receipt)
+    answer = {"modelRunId": run.model_run_id, "attempt": outcome.attempt,
+              "status": outcome.state.value}
+    if outcome.appended:
+        deps.metrics.events_appended.inc()
+        logger.info("accepted attempt %d of %s (%s)", outcome.attempt, run.model_run_id,
+                    run.model_type)
+        return Response({**answer, "eventId": str(outcome.event_id)}, status_code=202)
+    logger.info("model run %s already %s; nothing appended", run.model_run_id,
+                outcome.state.value)
+    return Response(answer, status_code=200)
+
+
+@get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", summary="Readiness: database and broker reachable")
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
+    checks = {name: await check() for name, check in _deps(request.app.state).readiness.items()}
+    ready = all(problem is None for problem in checks.values())
+    body = {"status": "ready" if ready else "unavailable",
+            "checks": {name: problem or "ok" for name, problem in checks.items()}}
+    return Response(body, status_code=200 if ready else 503)
+
+
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    deps = _deps(request.app.state)
+    if deps.backlog is not None:
+        try:
+            deps.metrics.relay_backlog.set(await deps.backlog())
+        except Exception as exc:  # metrics must answer even when the database does not
+            logger.warning("could not read the outbox backlog: %s", exc)
+    return Response(deps.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(
+    deps: IngestDependencies,
+    lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+) -> Litestar:
+    """``lifespan`` runs alongside the server (the outbox relay): started before the first
+    request, stopped after the last one, inside the server's graceful shutdown."""
+    return Litestar(
+        lifespan=list(lifespan),
+        route_handlers=[list_models, start_model_run, healthz, readyz, metrics],
+        state=State({"deps": deps}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=deps.settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Trainbridge ingest", version="0.1.0", path="/schema",
+            description="Labelbox's 'Train Model' webhook. Every request must carry "
+            + _SIGNATURE_DOC + " (over an empty body for GET /models).",
+        ),
+        debug=False,
+        logging_config=None,  # the entry point configures JSON logs; keep Litestar's hands off
+    )

@@ -1,0 +1,90 @@
+"""What Labelbox's ``POST /model_run`` carries, and the checks it must pass: free of I/O."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_MAX_TEXT = 255
+
+
+class RequestProblem(ValueError):
+    """The request cannot be accepted; ``status`` is the HTTP answer, ``field`` what is wrong."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ModelRunRequest:
+    model_type: str
+    model_run_id: str
+    model_id: str | None
+    organization_id: str | None
+    payload: dict[str, Any]
+    """Everything that was received, for the record."""
+
+    @property
+    def stream_id(self) -> str:
+        return stream_id_of(self.model_run_id)
+
+
+def stream_id_of(model_run_id: str) -> str:
+    return f"model_run-{model_run_id}"
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise RequestProblem(400, "JSON nesting is too deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestProblem(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise RequestProblem(400, f"body must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _text(payload: dict[str, Any], field: str, *, required: bool) -> str | None:
+    value = payload.get(field)
+    if value is None:
+        if required:
+            raise RequestProblem(422, f"{field} is required", field)
+        return None
+    if not isinstance(value, str):
+        raise RequestProblem(422, f"{field} must be a string", field)
+    if required and not value.strip():
+        raise RequestProblem(422, f"{field} must not be empty", field)
+    if len(value) > _MAX_TEXT:
+        raise RequestProblem(422, f"{field} is longer than {_MAX_TEXT} characters", field)
+    return value
+
+
+def validate(payload: dict[str, Any], known_model_types: Collection[str]) -> ModelRunRequest:
+    model_type = _text(payload, "modelType", required=True)
+    model_run_id = _text(payload, "modelRunId", required=True)
+    assert model_type is not None and model_run_id is not None
+    if not _RUN_ID.match(model_run_id):
+        raise RequestProblem(
+            422, "modelRunId may hold only letters, digits, '-' and '_' (at most 128)",
+            "modelRunId",
+        )
+    if model_type not in known_model_types:
+        offered = ", ".join(sorted(known_model_types)) or "none yet: no trainer has announced any"
+        raise RequestProblem(
+            422, f"unknown modelType {model_type!r}; this server trains: {offered}", "modelType"
+        )
+    return ModelRunRequest(
+        model_type=model_type,
+        model_run_id=model_run_id,
+        model_id=_text(payload, "modelId", required=False),
+        organization_id=_text(payload, "organizationId", required=False),
+        payload=payload,
+    )
