@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from eventlog import migrate
+from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, asyncpg_dsn
 from eventlog.topology import Topology
 from tests.services import ServiceEndpoints, ServicesUnavailableError, provide_services
@@ -92,6 +93,31 @@ async def database_url(services: ServiceEndpoints, template_database: str) -> As
 @pytest.fixture
 def database_settings(database_url: str) -> DatabaseSettings:
     return DatabaseSettings(url=database_url, pool_size=10)
+
+
+@pytest.fixture
+async def pool(database_settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_settings)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def store(pool: asyncpg.Pool) -> PostgresEventStore:
+    return PostgresEventStore(pool)
+
+
+@pytest.fixture
+def outbox(pool: asyncpg.Pool) -> PostgresOutbox:
+    return PostgresOutbox(pool)
+
+
+@pytest.fixture
+async def sql(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection for the test's own queries (not through the code under test)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    yield connection
+    await connection.close()
 
 
 @dataclass
