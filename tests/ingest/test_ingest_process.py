@@ -40,14 +40,10 @@ async def wait_ready(url: str, timeout: float = 20) -> None:
     raise AssertionError("ingest never became ready")
 
 
-async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cleanly(
-    database_url: str, broker: BrokerNamespace, pool: object,
-) -> None:
-    await PostgresModelTypeCatalog(pool).announce("test", MODEL_TYPES)  # type: ignore[arg-type]
-    probe = Probe(broker)
-    await probe.bind("TrainingRequested")
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
+async def start_ingest(
+    database_url: str, broker: BrokerNamespace, port: int
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trainbridge", "ingest", "--host", "127.0.0.1", "--port", str(port),
         env={**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
              "TRAINBRIDGE_AMQP_URL": broker.settings.url,
@@ -56,6 +52,16 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
              "TRAINBRIDGE_RELAY_POLL_INTERVAL": "30"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cleanly(
+    database_url: str, broker: BrokerNamespace, pool: object,
+) -> None:
+    await PostgresModelTypeCatalog(pool).announce("test", MODEL_TYPES)  # type: ignore[arg-type]
+    probe = Probe(broker)
+    await probe.bind("TrainingRequested")
+    port = free_port()
+    process = await start_ingest(database_url, broker, port)
     try:
         await wait_ready(f"http://127.0.0.1:{port}")
         body = body_of(modelType="bounding_box", modelRunId="proc-1")
@@ -81,3 +87,40 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
     assert accepted and accepted[0]["model_run_id"] == "proc-1"
     assert SECRET not in output
     assert any("relay stopped" in line["message"] for line in lines), output
+
+
+async def test_sigterm_lets_a_request_in_flight_finish(
+    database_url: str, broker: BrokerNamespace, pool: object, sql: object,
+) -> None:
+    await PostgresModelTypeCatalog(pool).announce("test", MODEL_TYPES)  # type: ignore[arg-type]
+    port = free_port()
+    process = await start_ingest(database_url, broker, port)
+    body = body_of(modelType="bounding_box", modelRunId="in-flight")
+    head = (
+        f"POST /model_run HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\n"
+        f"X-Hub-Signature: {signed(body, SECRET)['X-Hub-Signature']}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head + body[:10])  # the request is in flight, its body half sent
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        writer.write(body[10:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert answer.startswith(b"HTTP/1.1 202"), answer
+    stored = await sql.fetchval(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM events WHERE stream_id = 'model_run-in-flight'"
+    )
+    assert stored == 1

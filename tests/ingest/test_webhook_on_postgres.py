@@ -9,11 +9,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from eventlog.model_types import PostgresModelTypeCatalog
+from eventlog.model_types import ModelType, PostgresModelTypeCatalog
 from eventlog.postgres import PostgresEventStore, create_pool
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
-from tests.ingest.conftest import MODEL_TYPES, body_of, make_client, post_signed
+from tests.ingest.conftest import MODEL_TYPES, SECRET, body_of, make_client, post_signed
 from tests.ingest.tcp_proxy import CuttableProxy
+from tests.signing import signed
 
 
 @pytest.fixture
@@ -77,3 +78,18 @@ async def test_a_database_outage_is_a_503_that_records_nothing_and_recovers(
 
     rows = await sql.fetch("SELECT stream_id FROM events ORDER BY global_position")
     assert [r["stream_id"] for r in rows] == ["model_run-before", "model_run-during"]
+
+
+async def test_get_models_lists_the_announced_types_even_with_every_trainer_gone(
+    store: PostgresEventStore, catalog: PostgresModelTypeCatalog,
+) -> None:
+    await catalog.announce("trainer-2", [ModelType("image_single_classification", "pixels")])
+    http, _ = make_client(store, catalog)  # no trainer process runs in this test
+    async with http:
+        response = await http.get("/models", headers=signed(b"", SECRET))
+
+    assert response.status_code == 200
+    assert sorted(response.json()) == [
+        "bounding_box", "image_single_classification", "text_single_classification"
+    ]
+    assert response.json()["image_single_classification"] == {"description": "pixels"}
