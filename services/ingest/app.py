@@ -64,6 +64,13 @@ def _verified(request: Request[Any, Any, Any], body: bytes) -> SignatureMatch | 
     return match
 
 
+def _correlation_id(request_id: str | None) -> str:
+    """The caller's X-Request-Id when it is a sane token, else a new uuid."""
+    if request_id and len(request_id) <= 128 and request_id.isascii() and request_id.isprintable():
+        return request_id
+    return str(uuid.uuid4())
+
+
 def _string(description: str) -> Schema:
     return Schema(type=OpenAPIType.STRING, description=description)
 
@@ -136,7 +143,7 @@ async def start_model_run(request: Request[Any, Any, Any]) -> Response[Any]:
         secret_index=match.secret_index,
         signature_algorithms=match.algorithms,
         body_sha256=hashlib.sha256(body).hexdigest(),
-        correlation_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
+        correlation_id=_correlation_id(request.headers.get("x-request-id")),
     )
     outcome = await request_training(deps.store, run, receipt)
     answer = {"modelRunId": run.model_run_id, "attempt": outcome.attempt,

@@ -259,3 +259,13 @@ def test_ingest_refuses_to_start_without_a_secret() -> None:
     rotated = IngestSettings.from_env({"TRAINBRIDGE_WEBHOOK_SECRET": "new, old"})
     assert rotated.secrets == ("new", "old")
     assert "new" not in repr(rotated)
+
+
+async def test_an_unreasonable_request_id_is_replaced_by_a_fresh_correlation_id(
+    client: httpx.AsyncClient, memory_store: InMemoryEventStore
+) -> None:
+    headers = {**signed(REQUEST, SECRET), "X-Request-Id": "x" * 500}
+    assert (await client.post("/model_run", content=REQUEST, headers=headers)).status_code == 202
+
+    (event,) = await memory_store.read_stream(f"model_run-{RUN}")
+    assert len(event.metadata["correlation_id"]) == 36
