@@ -1,0 +1,49 @@
+"""Pipelines are found through the ``trainbridge.pipelines`` entry point group: built-ins and
+third-party packages alike. Each entry point names a :class:`Pipeline` subclass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
+
+from eventlog.model_types import ModelType, ModelTypeCatalog
+from services.trainer.pipeline import Pipeline
+
+GROUP = "trainbridge.pipelines"
+
+
+class PipelineRegistryError(RuntimeError):
+    pass
+
+
+def load_pipelines(found: Iterable[EntryPoint] | None = None) -> dict[str, Pipeline]:
+    """Instantiate every registered pipeline, keyed by model type."""
+    pipelines: dict[str, Pipeline] = {}
+    for entry_point in found if found is not None else entry_points(group=GROUP):
+        try:
+            factory = entry_point.load()
+        except Exception as exc:
+            raise PipelineRegistryError(
+                f"pipeline entry point {entry_point.name!r} ({entry_point.value}) "
+                f"failed to load: {exc}"
+            ) from exc
+        if not (isinstance(factory, type) and issubclass(factory, Pipeline)):
+            raise PipelineRegistryError(
+                f"pipeline entry point {entry_point.name!r} is not a Pipeline subclass"
+            )
+        pipeline = factory()
+        if pipeline.model_type in pipelines:
+            raise PipelineRegistryError(
+                f"two pipelines claim model type {pipeline.model_type!r}"
+            )
+        pipelines[pipeline.model_type] = pipeline
+    return pipelines
+
+
+async def announce(
+    catalog: ModelTypeCatalog, trainer: str, pipelines: dict[str, Pipeline]
+) -> None:
+    """Tell ingest (durably) which model types this trainer can train."""
+    await catalog.announce(
+        trainer, [ModelType(p.model_type, p.description) for p in pipelines.values()]
+    )

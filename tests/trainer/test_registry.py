@@ -1,0 +1,85 @@
+"""Pipelines are plug-ins: found through the `trainbridge.pipelines` entry point group, the
+built-ins exactly like a third-party package's."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+import pytest
+
+from eventlog.model_types import InMemoryModelTypeCatalog
+from services.trainer.pipelines.text_classification import TextClassification
+from services.trainer.registry import GROUP, PipelineRegistryError, announce, load_pipelines
+
+
+def test_the_built_in_pipelines_come_from_the_entry_point_group() -> None:
+    names = {ep.name for ep in entry_points(group=GROUP)}
+    pipelines = load_pipelines()
+
+    assert "text_single_classification" in names
+    assert isinstance(pipelines["text_single_classification"], TextClassification)
+
+
+@pytest.fixture
+def installed_plugin(tmp_path: Path) -> Iterator[None]:
+    """A third-party package, installed the way pip would leave it: a module and a dist-info
+    folder whose entry_points.txt registers its pipeline."""
+    (tmp_path / "acme_pipelines.py").write_text(textwrap.dedent('''
+        from services.trainer.pipelines.text_classification import TextClassification
+
+        class SentimentPipeline(TextClassification):
+            model_type = "acme_sentiment"
+            description = "ACME's sentiment model"
+    '''))
+    dist_info = tmp_path / "acme_pipelines-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-pipelines\nVersion: 1.0\n"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        "[trainbridge.pipelines]\nacme_sentiment = acme_pipelines:SentimentPipeline\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    yield
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("acme_pipelines", None)
+
+
+def test_an_installed_third_party_pipeline_is_picked_up(installed_plugin: None) -> None:
+    pipelines = load_pipelines()
+
+    assert pipelines["acme_sentiment"].description == "ACME's sentiment model"
+    assert "text_single_classification" in pipelines
+
+
+def test_a_broken_entry_point_is_reported_by_name() -> None:
+    broken = EntryPoint("broken", "no_such_module:Pipeline", GROUP)
+    with pytest.raises(PipelineRegistryError, match=r"'broken'.*failed to load"):
+        load_pipelines([broken])
+
+    not_a_pipeline = EntryPoint("odd", "json:dumps", GROUP)
+    with pytest.raises(PipelineRegistryError, match="not a Pipeline subclass"):
+        load_pipelines([not_a_pipeline])
+
+
+def test_two_pipelines_claiming_one_model_type_are_refused() -> None:
+    twice = [
+        EntryPoint(name, "services.trainer.pipelines.text_classification:TextClassification",
+                   GROUP)
+        for name in ("a", "b")
+    ]
+    with pytest.raises(PipelineRegistryError, match="two pipelines claim"):
+        load_pipelines(twice)
+
+
+async def test_the_trainer_announces_exactly_its_pipelines_for_get_models() -> None:
+    catalog = InMemoryModelTypeCatalog()
+
+    await announce(catalog, "trainer-1", load_pipelines())
+
+    listed = {t.name: t.description for t in await catalog.list()}
+    assert listed == {"text_single_classification": TextClassification.description}
