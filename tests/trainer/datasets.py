@@ -32,3 +32,31 @@ def text_examples(
             Example(f"dr-{i}", " ".join(words), label if i < n else None, split)
         )
     return examples
+
+
+def png(colour: tuple[int, int, int], rng: random.Random, size: int = 24) -> bytes:
+    """A noisy image of mostly ``colour``, PNG-encoded as a data row's URL would serve it."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (size, size))
+    image.putdata([
+        tuple(max(0, min(255, c + rng.randint(-60, 60))) for c in colour)  # type: ignore[misc]
+        for _ in range(size * size)
+    ])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
+
+
+def image_examples(n: int = 120, *, seed: int = 3, unlabelled: int = 0) -> list[Example]:
+    rng = random.Random(seed)
+    labels = sorted(COLOURS)
+    return [
+        Example(f"img-{i}", png(COLOURS[labels[i % 3]], rng), labels[i % 3] if i < n else None)
+        for i in range(n + unlabelled)
+    ]

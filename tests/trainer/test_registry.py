@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventlog.model_types import InMemoryModelTypeCatalog
+from services.trainer.pipelines.image_classification import ImageClassification
 from services.trainer.pipelines.text_classification import TextClassification
 from services.trainer.registry import GROUP, PipelineRegistryError, announce, load_pipelines
 
@@ -82,4 +83,7 @@ async def test_the_trainer_announces_exactly_its_pipelines_for_get_models() -> N
     await announce(catalog, "trainer-1", load_pipelines())
 
     listed = {t.name: t.description for t in await catalog.list()}
-    assert listed == {"text_single_classification": TextClassification.description}
+    assert listed == {
+        "image_single_classification": ImageClassification.description,
+        "text_single_classification": TextClassification.description,
+    }
