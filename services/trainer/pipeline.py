@@ -71,6 +71,35 @@ def assign_split(data_row_id: str, split: Split | None) -> Split:
     return "training" if bucket < 8 else "validation" if bucket == 8 else "test"
 
 
+def split_sizes(examples: Sequence[Example]) -> dict[str, int]:
+    """Examples per split, and how many have no label (the stage metadata)."""
+    sizes: dict[str, int] = {split: sum(e.split == split for e in examples) for split in SPLITS}
+    sizes["unlabelled"] = sum(e.label is None for e in examples)
+    return sizes
+
+
+def training_labels(examples: Sequence[Example]) -> list[str]:
+    """The classes of the labelled training examples; at least two are needed to learn."""
+    labels = sorted({e.label for e in examples if e.split == "training" and e.label is not None})
+    if len(labels) < 2:
+        raise ValueError(
+            f"need at least 2 labelled classes in the training split, found {len(labels)}"
+        )
+    return labels
+
+
+def predictions_from(
+    examples: Sequence[Example], classes: Sequence[Any], probabilities: Any
+) -> list[Prediction]:
+    """One prediction per example from a classifier's ``predict_proba`` rows."""
+    predictions = []
+    for example, row in zip(examples, probabilities, strict=True):
+        scores = {str(label): float(p) for label, p in zip(classes, row, strict=True)}
+        best = max(scores, key=scores.__getitem__)
+        predictions.append(Prediction(example.data_row_id, best, scores[best], scores))
+    return predictions
+
+
 class Pipeline(ABC):
     model_type: ClassVar[str]
     """The key Labelbox sees in GET /models and sends back as ``modelType``."""

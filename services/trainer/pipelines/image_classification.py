@@ -14,6 +14,9 @@ from services.trainer.pipeline import (
     Prediction,
     TrainedModel,
     assign_split,
+    predictions_from,
+    split_sizes,
+    training_labels,
 )
 
 THUMBNAIL = 16
@@ -38,9 +41,7 @@ class ImageClassification(Pipeline):
             for e in examples
         ]
         features = np.stack([_features(e) for e in split]) if split else np.zeros((0, 0))
-        sizes = {s: sum(e.split == s for e in split) for s in ("training", "validation", "test")}
-        sizes["unlabelled"] = sum(e.label is None for e in split)
-        return Dataset(examples=split, features=features, sizes=sizes)
+        return Dataset(examples=split, features=features, sizes=split_sizes(split))
 
     def train(self, dataset: Dataset) -> TrainedModel:
         from sklearn.linear_model import LogisticRegression
@@ -49,11 +50,7 @@ class ImageClassification(Pipeline):
 
         rows = [i for i, e in enumerate(dataset.examples)
                 if e.split == "training" and e.label is not None]
-        labels = sorted({str(dataset.examples[i].label) for i in rows})
-        if len(labels) < 2:
-            raise ValueError(
-                f"need at least 2 labelled classes in the training split, found {len(labels)}"
-            )
+        labels = training_labels(dataset.examples)
         model = make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=2000))
         model.fit(dataset.features[rows], [dataset.examples[i].label for i in rows])
         return TrainedModel(
@@ -66,14 +63,9 @@ class ImageClassification(Pipeline):
     def predict(self, model: TrainedModel, dataset: Dataset) -> list[Prediction]:
         if not dataset.examples:
             return []
-        probabilities = model.model.predict_proba(dataset.features)
-        classes = [str(c) for c in model.model.classes_]
-        predictions = []
-        for example, row in zip(dataset.examples, probabilities, strict=True):
-            scores = {label: float(p) for label, p in zip(classes, row, strict=True)}
-            best = max(scores, key=scores.__getitem__)
-            predictions.append(Prediction(example.data_row_id, best, scores[best], scores))
-        return predictions
+        return predictions_from(
+            dataset.examples, model.model.classes_, model.model.predict_proba(dataset.features)
+        )
 
 
 def _features(example: Example) -> Any:

@@ -11,6 +11,9 @@ from services.trainer.pipeline import (
     Prediction,
     TrainedModel,
     assign_split,
+    predictions_from,
+    split_sizes,
+    training_labels,
 )
 
 
@@ -29,9 +32,7 @@ class TextClassification(Pipeline):
             Example(e.data_row_id, _text(e.content), e.label, assign_split(e.data_row_id, e.split))
             for e in examples
         ]
-        sizes = {s: sum(e.split == s for e in split) for s in ("training", "validation", "test")}
-        sizes["unlabelled"] = sum(e.label is None for e in split)
-        return Dataset(examples=split, sizes=sizes)
+        return Dataset(examples=split, sizes=split_sizes(split))
 
     def train(self, dataset: Dataset) -> TrainedModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -39,11 +40,7 @@ class TextClassification(Pipeline):
         from sklearn.pipeline import make_pipeline
 
         training = [e for e in dataset.examples if e.split == "training" and e.label is not None]
-        labels = sorted({e.label for e in training if e.label is not None})
-        if len(labels) < 2:
-            raise ValueError(
-                f"need at least 2 labelled classes in the training split, found {len(labels)}"
-            )
+        labels = training_labels(dataset.examples)
         model = make_pipeline(
             TfidfVectorizer(ngram_range=(1, 2), max_features=self.max_features, sublinear_tf=True),
             LogisticRegression(C=self.c, max_iter=1000),
@@ -59,14 +56,10 @@ class TextClassification(Pipeline):
     def predict(self, model: TrainedModel, dataset: Dataset) -> list[Prediction]:
         if not dataset.examples:
             return []
-        probabilities = model.model.predict_proba([str(e.content) for e in dataset.examples])
-        classes = [str(c) for c in model.model.classes_]
-        predictions = []
-        for example, row in zip(dataset.examples, probabilities, strict=True):
-            scores = {label: float(p) for label, p in zip(classes, row, strict=True)}
-            best = max(scores, key=scores.__getitem__)
-            predictions.append(Prediction(example.data_row_id, best, scores[best], scores))
-        return predictions
+        texts = [str(e.content) for e in dataset.examples]
+        return predictions_from(
+            dataset.examples, model.model.classes_, model.model.predict_proba(texts)
+        )
 
 
 def _text(content: str | bytes) -> str:
