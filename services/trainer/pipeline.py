@@ -104,6 +104,8 @@ class Pipeline(ABC):
     model_type: ClassVar[str]
     """The key Labelbox sees in GET /models and sends back as ``modelType``."""
     description: ClassVar[str] = ""
+    media: ClassVar[Literal["text", "image"]] = "text"
+    """What the trainer fetches for it: decoded text, or the raw bytes of an image."""
 
     @abstractmethod
     def prepare(self, examples: Sequence[Example]) -> Dataset:

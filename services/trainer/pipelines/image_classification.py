@@ -25,6 +25,7 @@ BINS = 8
 
 class ImageClassification(Pipeline):
     model_type = "image_single_classification"
+    media = "image"
     description = (
         "Single-label image classification: colour histograms + 16x16 grey pixels + "
         "logistic regression"

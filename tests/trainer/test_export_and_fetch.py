@@ -1,0 +1,122 @@
+"""From Labelbox export-v2 rows to examples: splits, labels, inline text and fetched URLs."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from services.trainer.export_rows import ExportFormatError, read_rows
+from services.trainer.fetch import FetchError, FetchLimits, load_examples
+from services.trainer.ndjson import prediction_lines, to_ndjson
+from services.trainer.pipeline import Prediction
+from services.trainer.pipelines.image_classification import ImageClassification
+from services.trainer.pipelines.text_classification import TextClassification
+from tests.trainer.datasets import image_examples, text_examples
+from tests.trainer.file_server import serving
+
+
+def export_row(data_row_id: str, row_data: str, label: str | None, split: str | None,
+               mime: str = "text/plain") -> dict[str, object]:
+    run: dict[str, object] = {"name": "run", "labels": []}
+    if split:
+        run["split"] = split
+    if label:
+        run["labels"] = [{"id": "l1", "annotations": {"objects": [], "relationships": [],
+                          "classifications": [{"name": "topic", "feature_id": "f1",
+                                               "radio_answer": {"name": label}}]}}]
+    return {"data_row": {"id": data_row_id, "global_key": None, "row_data": row_data},
+            "media_attributes": {"mime_type": mime},
+            "experiments": {"model-1": {"name": "m", "runs": {"run-1": run}}}}
+
+
+def test_rows_become_refs_with_label_split_and_classification_name() -> None:
+    rows = [export_row("dr-1", "goal match", "sports", "training"),
+            export_row("dr-2", "https://x/2.txt", None, None),
+            export_row("dr-3", "bond yield", "finance", "bogus-split")]
+
+    refs = read_rows(rows, "model-1", "run-1")
+
+    assert [(r.data_row_id, r.label, r.split) for r in refs] == [
+        ("dr-1", "sports", "training"), ("dr-2", None, None), ("dr-3", "finance", None)]
+    assert refs[0].classification == "topic"
+    assert (refs[0].is_url, refs[1].is_url) == (False, True)
+
+
+def test_a_row_without_a_data_row_is_a_clear_error() -> None:
+    with pytest.raises(ExportFormatError, match=r"export row 2: no data_row\.id"):
+        read_rows([export_row("dr-1", "x", None, None), {"oops": 1}], "model-1", "run-1")
+
+
+async def test_text_at_urls_is_fetched_and_a_model_trained_on_it_clears_the_bar() -> None:
+    examples = text_examples(240)
+    files = {f"/{e.data_row_id}.txt": str(e.content).encode() for e in examples}
+    with serving(files) as base:
+        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.txt", e.label, None)
+                for e in examples]
+        async with httpx.AsyncClient() as client:
+            loaded = await load_examples(read_rows(rows, "model-1", "run-1"), "text", client,
+                                         FetchLimits(concurrency=4))
+
+    pipeline = TextClassification()
+    dataset = pipeline.prepare(loaded)
+    assert pipeline.evaluate(pipeline.train(dataset), dataset).accuracy >= 0.9
+
+
+async def test_images_at_urls_are_fetched_as_bytes_and_learned_from() -> None:
+    examples = image_examples(120)
+    files = {f"/{e.data_row_id}.png": bytes(e.content) for e in examples}  # type: ignore[arg-type]
+    with serving(files) as base:
+        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.png", e.label, None,
+                           "image/png") for e in examples]
+        async with httpx.AsyncClient() as client:
+            loaded = await load_examples(read_rows(rows, "model-1", "run-1"), "image", client,
+                                         FetchLimits())
+
+    pipeline = ImageClassification()
+    dataset = pipeline.prepare(loaded)
+    assert pipeline.evaluate(pipeline.train(dataset), dataset).accuracy >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("path", "limits", "message"),
+    [
+        ("/missing", FetchLimits(), "HTTP 404"),
+        ("/slow", FetchLimits(timeout=0.5), "no answer within 0.5s"),
+        ("/huge", FetchLimits(max_bytes=100_000), "over the 100000 byte limit"),
+        ("/declared", FetchLimits(max_bytes=10), "over the 10 limit"),
+    ],
+)
+async def test_a_row_that_cannot_be_fetched_fails_with_its_id(
+    path: str, limits: FetchLimits, message: str
+) -> None:
+    with serving({"/declared": b"x" * 100}, slow_seconds=2) as base:
+        refs = read_rows([export_row("dr-9", base + path, "a", None)], "model-1", "run-1")
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(FetchError, match=message) as raised:
+                await load_examples(refs, "text", client, limits)
+    assert "data row dr-9" in str(raised.value)
+
+
+async def test_an_image_row_needs_a_url() -> None:
+    refs = read_rows([export_row("dr-1", "inline text", "a", None)], "model-1", "run-1")
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(FetchError, match="image row needs a URL"):
+            await load_examples(refs, "image", client, FetchLimits())
+
+
+def test_predictions_become_sdk_ndjson_with_stable_uuids() -> None:
+    predictions = [Prediction("dr-1", "sports", 0.91, {"sports": 0.91, "finance": 0.09})]
+
+    lines = prediction_lines(predictions, "topic", "run-1")
+    again = prediction_lines(predictions, "topic", "run-1")
+
+    assert lines == again
+    answer, metric = lines
+    assert answer["dataRow"] == {"id": "dr-1"} and answer["name"] == "topic"
+    assert answer["answer"] == {"name": "sports", "confidence": 0.91}
+    assert metric["metricName"] == "confidence" and metric["metricValue"] == 0.91
+    assert metric["aggregation"] == "ARITHMETIC_MEAN"
+    decoded = [json.loads(line) for line in to_ndjson(lines).splitlines()]
+    assert decoded == lines
