@@ -1,0 +1,166 @@
+"""Where a pipeline runs. By default in a child process, so a crash or a memory blow-up in
+a pipeline cannot take the consumer down, and a deadline can end it for good. The child
+reports each stage as it starts; the parent turns reports into events.
+
+Another executor (a Kubernetes Job, a Ray task) implements :class:`Executor` the same way:
+start the work somewhere, relay its stage reports, return its :class:`TrainingResult`, and
+stop it at the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import pickle
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from services.trainer.artifacts import Artifact, join, write_artifact
+from services.trainer.ndjson import prediction_lines, to_ndjson
+from services.trainer.pipeline import Evaluation, Example
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    model_type: str
+    model_run_id: str
+    examples: list[Example]
+    classification: str
+    artifacts_prefix: str
+    """Where this attempt's artifacts go, e.g. ``file:///data/model_run-x/attempt-1``."""
+
+
+@dataclass(frozen=True)
+class StageReport:
+    stage: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    evaluation: Evaluation
+    hyperparameters: dict[str, str]
+    model: Artifact
+    predictions: Artifact
+    prediction_count: int
+    metrics: Artifact
+
+
+class TrainingFailure(Exception):
+    def __init__(self, stage: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+        self.detail = detail or message
+
+
+OnStage = Callable[[StageReport], Awaitable[None]]
+
+
+class Executor(Protocol):
+    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float) -> TrainingResult:
+        """Run ``task``; raise :class:`TrainingFailure` (with the stage) on any failure,
+        including the deadline (seconds) passing."""
+        ...
+
+
+def run_pipeline(task: TrainingTask, report: Callable[[StageReport], None]) -> TrainingResult:
+    """The pipeline's stages, in order. Runs inside the executor (the child process)."""
+    from services.trainer.registry import load_pipelines
+
+    pipeline = load_pipelines()[task.model_type]
+    report(StageReport("PREPARING_DATA", {"data_rows": str(len(task.examples))}))
+    dataset = pipeline.prepare(task.examples)
+    sizes = {f"{k}_rows": str(v) for k, v in dataset.sizes.items()}
+    report(StageReport("TRAINING_MODEL", {**sizes, "model_type": task.model_type}))
+    model = pipeline.train(dataset)
+    report(StageReport("EVALUATING", model.hyperparameters))
+    evaluation = pipeline.evaluate(model, dataset)
+    report(StageReport("PREDICTING", {"data_rows": str(len(dataset.examples))}))
+    predictions = pipeline.predict(model, dataset)
+    lines = prediction_lines(predictions, task.classification, task.model_run_id)
+    return TrainingResult(
+        evaluation=evaluation,
+        hyperparameters=model.hyperparameters,
+        model=write_artifact(join(task.artifacts_prefix, "model.pkl"), pickle.dumps(model)),
+        predictions=write_artifact(join(task.artifacts_prefix, "predictions.ndjson"),
+                                   to_ndjson(lines)),
+        prediction_count=len(predictions),
+        metrics=write_artifact(join(task.artifacts_prefix, "metrics.json"),
+                               json.dumps(asdict(evaluation)).encode()),
+    )
+
+
+def _child(task: TrainingTask, connection: Connection) -> None:
+    stage = "PREPARING_DATA"
+
+    def report(message: StageReport) -> None:
+        nonlocal stage
+        stage = message.stage
+        connection.send(("stage", message))
+
+    try:
+        connection.send(("result", run_pipeline(task, report)))
+    except BaseException as exc:
+        # Plain values: an exception with its own __init__ does not survive pickling.
+        connection.send(("error", (
+            stage, f"{type(exc).__name__}: {exc}"[:255], "".join(traceback.format_exception(exc))
+        )))
+
+
+class ChildProcessExecutor:
+    def __init__(self, start_method: str = "spawn") -> None:
+        self._context: Any = multiprocessing.get_context(start_method)
+
+    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float) -> TrainingResult:
+        receive, send = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=_child, args=(task, send), daemon=True)
+        process.start()
+        send.close()
+        stage = "PREPARING_DATA"
+        ends_at = time.monotonic() + deadline
+        try:
+            while True:
+                remaining = ends_at - time.monotonic()
+                if remaining <= 0:
+                    raise TrainingFailure(
+                        stage, f"Deadline of {deadline}s exceeded while {_doing(stage)}"
+                    )
+                ready = await asyncio.to_thread(receive.poll, min(remaining, 0.5))
+                if not ready and process.is_alive():
+                    continue
+                try:
+                    kind, payload = receive.recv()
+                except EOFError:  # the child is gone without a word
+                    await asyncio.to_thread(process.join, 5)
+                    raise TrainingFailure(
+                        stage, f"the training process died while {_doing(stage)} "
+                        f"(exit code {process.exitcode})"
+                    ) from None
+                if kind == "stage":
+                    stage = payload.stage
+                    await on_stage(payload)
+                elif kind == "error":
+                    raise TrainingFailure(*payload)
+                else:
+                    result: TrainingResult = payload
+                    return result
+        finally:
+            if process.is_alive():
+                process.kill()
+            await asyncio.to_thread(process.join, 5)
+            receive.close()
+
+
+_DOING = {"PREPARING_DATA": "preparing data", "TRAINING_MODEL": "training",
+          "EVALUATING": "evaluating", "PREDICTING": "predicting"}
+
+
+def _doing(stage: str) -> str:
+    return _DOING.get(stage, stage.lower())
+
+
