@@ -28,9 +28,9 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
     from dataclasses import replace
 
+    from eventlog.json_logs import use_json_logs
     from eventlog.settings import BrokerSettings, RelaySettings
     from services.ingest.entrypoint import serve
-    from services.ingest.json_logs import use_json_logs
     from services.ingest.settings import IngestSettings
 
     ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
@@ -39,6 +39,24 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     relay = RelaySettings.from_env(environ)
     use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
     asyncio.run(serve(ingest, database, broker, relay))
+    return 0
+
+
+def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+
+    from eventlog.json_logs import use_json_logs
+    from eventlog.runner import run_until_signalled
+    from eventlog.settings import BrokerSettings, RelaySettings
+    from services.trainer.entrypoint import serve
+    from services.trainer.settings import TrainerSettings
+
+    trainer = TrainerSettings.from_env(environ)
+    database = DatabaseSettings.from_env(environ)
+    broker = BrokerSettings.from_env(environ)
+    relay = RelaySettings.from_env(environ)
+    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    asyncio.run(run_until_signalled(lambda stop: serve(trainer, database, broker, relay, stop)))
     return 0
 
 
@@ -63,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--host", default="0.0.0.0", help="address to listen on (0.0.0.0)")
     ingest.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     ingest.set_defaults(run=_ingest)
+    trainer = commands.add_parser(
+        "trainer",
+        help="announce the pipelines, consume training events and train",
+        description="The trainer. Pipelines come from the trainbridge.pipelines entry points.",
+    )
+    trainer.set_defaults(run=_trainer)
     return parser
 
 

@@ -23,9 +23,8 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from eventlog import EventStore
+from eventlog import EventStore, json_logs
 from eventlog.model_types import ModelTypeCatalog
-from services.ingest import json_logs
 from services.ingest.errors import EXCEPTION_HANDLERS, UNAUTHORIZED_BODY
 from services.ingest.intake import Receipt, request_training
 from services.ingest.metrics import IngestMetrics

@@ -1,0 +1,51 @@
+"""``trainbridge trainer``: announces its pipelines, consumes TrainingRequested and
+DataExported, trains queued jobs in child processes, and relays its own events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from eventlog.consumer import EventConsumer, Subscription
+from eventlog.model_types import PostgresModelTypeCatalog
+from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
+from eventlog.relay import OutboxRelay
+from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
+from services.trainer.executor import ChildProcessExecutor
+from services.trainer.handlers import SUBSCRIBED, make_handler
+from services.trainer.jobs import TrainingJobs
+from services.trainer.registry import announce, load_pipelines
+from services.trainer.settings import TrainerSettings
+from services.trainer.worker import TrainingWorker
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(
+    trainer: TrainerSettings,
+    database: DatabaseSettings,
+    broker: BrokerSettings,
+    relay_settings: RelaySettings,
+    stop: asyncio.Event,
+) -> None:
+    pipelines = load_pipelines()
+    pool = await create_pool(database)
+    try:
+        await announce(PostgresModelTypeCatalog(pool), trainer.trainer_id, pipelines)
+        logger.info("trainer %s can train: %s", trainer.trainer_id, ", ".join(sorted(pipelines)))
+        store = PostgresEventStore(pool)
+        relay = OutboxRelay(PostgresOutbox(pool), broker, relay_settings)
+        store.on_commit(relay.wake)
+        consumer = EventConsumer(
+            store, broker, Subscription("trainer", SUBSCRIBED, make_handler(pipelines))
+        )
+        async with httpx.AsyncClient(follow_redirects=True) as http:
+            worker = TrainingWorker(
+                store, TrainingJobs(pool, trainer.trainer_id, trainer.lease_seconds),
+                ChildProcessExecutor(), pipelines, trainer, http,
+            )
+            await asyncio.gather(relay.run(stop), consumer.run(stop), worker.run(stop))
+    finally:
+        await pool.close()

@@ -1,0 +1,37 @@
+"""The events the trainer appends (DESIGN §1). Event ids are derived from the run, the
+attempt and the step, so repeating a step after a crash is an idempotent append."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from eventlog import NewEvent, event_metadata
+
+NAMESPACE = uuid.UUID("3f0c9b1e-8d2a-4e7b-a1c5-6b9e0d4f2a17")
+MAX_UI_MESSAGE = 255
+
+
+def trainer_event(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    stream_id: str,
+    attempt: int,
+    step: str = "",
+    correlation_id: str | None,
+    causation_id: str | uuid.UUID | None = None,
+) -> NewEvent:
+    return NewEvent(
+        event_type,
+        {"attempt": attempt, **data},
+        event_metadata(producer="trainer", correlation_id=correlation_id,
+                       causation_id=causation_id),
+        event_id=uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}/{step}"),
+    )
+
+
+def ui_message(text: str) -> str:
+    """A message fit for the Labelbox UI: one line, at most 255 characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"

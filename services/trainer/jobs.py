@@ -1,0 +1,99 @@
+"""Durable training claims. A job is queued in the same transaction that records the
+``DataExported`` delivery in the inbox, so the delivery is acked at once; a trainer then
+claims it with a lease it keeps renewing. A lease that runs out (the trainer died) lets any
+trainer claim the job again; at most one trainer holds a job at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from eventlog.postgres import translated_errors
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    stream_id: str
+    attempt: int
+    model_type: str
+    model_run_id: str
+    model_id: str | None
+    export_uri: str
+    export_sha256: str
+    claims: int
+
+
+_ENQUEUE = """
+INSERT INTO training_jobs (stream_id, attempt, model_type, model_run_id, model_id,
+                           export_uri, export_sha256)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (stream_id, attempt) DO NOTHING
+"""
+
+_CLAIM = """
+UPDATE training_jobs j
+SET status = 'running', claimed_by = $1, claims = j.claims + 1,
+    lease_until = now() + make_interval(secs => $2), updated_at = now()
+FROM (
+    SELECT stream_id, attempt FROM training_jobs
+    WHERE status = 'pending' OR (status = 'running' AND lease_until < now())
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+) next
+WHERE j.stream_id = next.stream_id AND j.attempt = next.attempt
+RETURNING j.stream_id, j.attempt, j.model_type, j.model_run_id, j.model_id, j.export_uri,
+          j.export_sha256, j.claims
+"""
+
+_HEARTBEAT = """
+UPDATE training_jobs SET lease_until = now() + make_interval(secs => $4), updated_at = now()
+WHERE stream_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'running'
+"""
+
+_FINISH = """
+UPDATE training_jobs SET status = $4, lease_until = NULL, updated_at = now()
+WHERE stream_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'running'
+"""
+
+
+async def enqueue(
+    connection: asyncpg.Connection,
+    *,
+    stream_id: str,
+    attempt: int,
+    model_type: str,
+    model_run_id: str,
+    model_id: str | None,
+    export_uri: str,
+    export_sha256: str,
+) -> None:
+    """Queue a job inside the caller's transaction (a consumer's unit of work)."""
+    await connection.execute(_ENQUEUE, stream_id, attempt, model_type, model_run_id, model_id,
+                             export_uri, export_sha256)
+
+
+class TrainingJobs:
+    def __init__(self, pool: asyncpg.Pool, trainer_id: str, lease_seconds: float) -> None:
+        self._pool = pool
+        self.trainer_id = trainer_id
+        self.lease_seconds = lease_seconds
+
+    async def claim(self) -> TrainingJob | None:
+        async with translated_errors(self._pool):
+            row = await self._pool.fetchrow(_CLAIM, self.trainer_id, self.lease_seconds)
+        return TrainingJob(**dict(row)) if row else None
+
+    async def heartbeat(self, job: TrainingJob) -> bool:
+        """Renew the lease; ``False`` when another trainer has taken the job over."""
+        async with translated_errors(self._pool):
+            result = await self._pool.execute(
+                _HEARTBEAT, job.stream_id, job.attempt, self.trainer_id, self.lease_seconds
+            )
+        return bool(result.endswith(" 1"))
+
+    async def finish(self, job: TrainingJob, *, succeeded: bool) -> None:
+        async with translated_errors(self._pool):
+            await self._pool.execute(_FINISH, job.stream_id, job.attempt, self.trainer_id,
+                                     "done" if succeeded else "failed")

@@ -1,0 +1,64 @@
+"""The trainer's settings, read once at the entry point."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eventlog.settings import SettingsError, read_setting
+from services.trainer.fetch import FetchLimits
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = read_setting(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    artifacts_url: str
+    trainer_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    lease_seconds: float = 60.0
+    max_claims: int = 3
+    """Claims of one job (the first, plus takeovers after a trainer died) before it fails."""
+    deadline_seconds: float = 3600.0
+    deadlines: dict[str, float] = field(default_factory=dict)
+    """Per model type, overriding ``deadline_seconds``."""
+    poll_interval: float = 1.0
+    fetch: FetchLimits = field(default_factory=FetchLimits)
+
+    def deadline_for(self, model_type: str) -> float:
+        return self.deadlines.get(model_type, self.deadline_seconds)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TrainerSettings:
+        artifacts = read_setting(environ, "TRAINBRIDGE_ARTIFACTS_URL") or "artifacts"
+        if "://" not in artifacts:
+            artifacts = Path(artifacts).resolve().as_uri()
+        prefix = "TRAINBRIDGE_DEADLINE_SECONDS_"
+        deadlines = {
+            name[len(prefix):].lower(): _seconds(environ, name, 0)
+            for name in environ if name.startswith(prefix) and not name.endswith("_FILE")
+        }
+        return cls(
+            artifacts_url=artifacts,
+            lease_seconds=_seconds(environ, "TRAINBRIDGE_TRAINER_LEASE_SECONDS", 60.0),
+            deadline_seconds=_seconds(environ, "TRAINBRIDGE_DEADLINE_SECONDS", 3600.0),
+            deadlines=deadlines,
+            fetch=FetchLimits(
+                timeout=_seconds(environ, "TRAINBRIDGE_FETCH_TIMEOUT_SECONDS", 30.0),
+                max_bytes=int(_seconds(environ, "TRAINBRIDGE_FETCH_MAX_BYTES", 20 * 1024 * 1024)),
+                concurrency=int(_seconds(environ, "TRAINBRIDGE_FETCH_CONCURRENCY", 8)),
+            ),
+        )

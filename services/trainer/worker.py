@@ -1,0 +1,148 @@
+"""The training worker: claims queued jobs, keeps their lease alive, runs the pipeline in
+the executor, and appends what happened. A job whose trainer died is claimed again when its
+lease runs out; after ``max_claims`` the run fails instead of looping forever."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from functools import partial
+
+import httpx
+
+from eventlog import EventStore, NewEvent
+from eventlog.amqp import sleep_unless
+from services.trainer.artifacts import join, read_artifact
+from services.trainer.events import trainer_event, ui_message
+from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
+from services.trainer.export_rows import ExportFormatError, read_rows
+from services.trainer.fetch import FetchError, load_examples
+from services.trainer.jobs import TrainingJob, TrainingJobs
+from services.trainer.pipeline import Pipeline
+from services.trainer.settings import TrainerSettings
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingWorker:
+    def __init__(
+        self,
+        store: EventStore,
+        jobs: TrainingJobs,
+        executor: Executor,
+        pipelines: dict[str, Pipeline],
+        settings: TrainerSettings,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self._store = store
+        self._jobs = jobs
+        self._executor = executor
+        self._pipelines = pipelines
+        self._settings = settings
+        self._http = http
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            job = await self._jobs.claim()
+            if job is None:
+                await sleep_unless(stop, self._settings.poll_interval)
+                continue
+            await self.process(job)
+
+    async def process(self, job: TrainingJob) -> None:
+        events = await self._store.read_stream(job.stream_id)
+        requested = next((e for e in events if e.event_type == "TrainingRequested"
+                          and int(e.data.get("attempt", 1)) == job.attempt), None)
+        emit = partial(trainer_event, stream_id=job.stream_id, attempt=job.attempt,
+                       correlation_id=requested.correlation_id if requested else None)
+        if job.claims > self._settings.max_claims:
+            await self._fail(job, emit, "TRAINING_MODEL",
+                             f"Training was interrupted {job.claims - 1} times (its trainer "
+                             "stopped); giving up", "")
+            return
+        work = asyncio.create_task(self._train(job, emit))
+        keeper = asyncio.create_task(self._keep_lease(job, work))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not keeper.done():  # we are being stopped, not displaced
+                raise
+            logger.warning("%s attempt %d: another trainer took the job over", job.stream_id,
+                           job.attempt)
+        finally:
+            keeper.cancel()
+
+    async def _keep_lease(self, job: TrainingJob, work: asyncio.Task[None]) -> None:
+        while True:
+            await asyncio.sleep(self._settings.lease_seconds / 3)
+            if not await self._jobs.heartbeat(job):
+                work.cancel()
+                return
+
+    async def _train(self, job: TrainingJob, emit: partial[NewEvent]) -> None:
+        pipeline = self._pipelines.get(job.model_type)
+        if pipeline is None:
+            await self._fail(job, emit, "PREPARING_DATA",
+                             f"No pipeline trains modelType {job.model_type!r} here", "")
+            return
+        try:
+            raw = read_artifact(job.export_uri, job.export_sha256)
+            rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
+            refs = read_rows(rows, job.model_id, job.model_run_id)
+            examples = await load_examples(refs, pipeline.media, self._http,
+                                           self._settings.fetch)
+        except (FetchError, ExportFormatError, ValueError, OSError) as exc:
+            await self._fail(job, emit, "PREPARING_DATA", f"Could not load the data: {exc}",
+                             repr(exc))
+            return
+        classification = next((r.classification for r in refs if r.classification), "class")
+        task = TrainingTask(
+            model_type=job.model_type, model_run_id=job.model_run_id, examples=examples,
+            classification=classification,
+            artifacts_prefix=join(self._settings.artifacts_url, job.stream_id,
+                                  f"attempt-{job.attempt}"),
+        )
+
+        async def on_stage(report: StageReport) -> None:
+            await self._store.append(job.stream_id, [emit(
+                "StageStarted", {"stage": report.stage, "metadata": report.metadata},
+                step=report.stage)])
+
+        deadline = self._settings.deadline_for(job.model_type)
+        try:
+            result = await self._executor.run(task, on_stage, deadline)
+        except TrainingFailure as failure:
+            await self._fail(job, emit, failure.stage, failure.message, failure.detail)
+            return
+        evaluation = result.evaluation
+        metrics = {"accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1,
+                   "evaluated_split": evaluation.split, "evaluated_rows": evaluation.examples,
+                   "confusion": evaluation.confusion}
+        await self._store.append(job.stream_id, [
+            emit("ModelEvaluated", {"metrics": metrics, "metricsUri": result.metrics.uri,
+                                    "metricsSha256": result.metrics.sha256}),
+            emit("PredictionsProduced", {"uri": result.predictions.uri,
+                                         "sha256": result.predictions.sha256,
+                                         "count": result.prediction_count,
+                                         "classification": classification}),
+            emit("TrainingCompleted", {
+                "modelUri": result.model.uri, "modelSha256": result.model.sha256,
+                "metadata": {"model_weights": result.model.uri,
+                             "accuracy": f"{evaluation.accuracy:.4f}",
+                             "macro_f1": f"{evaluation.macro_f1:.4f}",
+                             **result.hyperparameters},
+            }),
+        ])
+        await self._jobs.finish(job, succeeded=True)
+        logger.info("%s attempt %d: trained (accuracy %.3f)", job.stream_id, job.attempt,
+                    evaluation.accuracy)
+
+    async def _fail(self, job: TrainingJob, emit: partial[NewEvent], stage: str,
+                    message: str, detail: str) -> None:
+        await self._store.append(job.stream_id, [emit(
+            "TrainingFailed", {"stage": stage, "message": ui_message(message),
+                               "detail": detail or message, "retryable": False})])
+        await self._jobs.finish(job, succeeded=False)
+        logger.warning("%s attempt %d failed while %s: %s", job.stream_id, job.attempt, stage,
+                       message)
