@@ -1,0 +1,194 @@
+"""The trainer on the real event log: from TrainingRequested to TrainingCompleted (or a
+TrainingFailed that says why), with durable, leased claims."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from eventlog import NewEvent, RecordedEvent, event_metadata
+from eventlog.postgres import PostgresEventStore
+from services.trainer.artifacts import read_artifact, write_artifact
+from services.trainer.executor import ChildProcessExecutor
+from services.trainer.handlers import make_handler
+from services.trainer.jobs import TrainingJobs
+from services.trainer.registry import load_pipelines
+from services.trainer.settings import TrainerSettings
+from services.trainer.worker import TrainingWorker
+from tests.trainer.datasets import text_examples
+
+STREAM = "model_run-run-1"
+
+
+def export_lines(n: int = 150, unlabelled: int = 3) -> bytes:
+    rows = []
+    for e in text_examples(n, unlabelled=unlabelled):
+        run: dict[str, object] = {"labels": []}
+        if e.label:
+            run["labels"] = [{"annotations": {"classifications": [
+                {"name": "topic", "radio_answer": {"name": e.label}}]}}]
+        rows.append({"data_row": {"id": e.data_row_id, "row_data": e.content},
+                     "experiments": {"model-1": {"runs": {"run-1": run}}}})
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+async def request_training(store: PostgresEventStore, model_type: str) -> RecordedEvent:
+    await store.append(STREAM, [NewEvent(
+        "TrainingRequested",
+        {"modelType": model_type, "modelRunId": "run-1", "modelId": "model-1", "attempt": 1},
+        event_metadata(producer="ingest", correlation_id="corr-1"),
+    )])
+    return (await store.read_stream(STREAM))[-1]
+
+
+async def handle(store: PostgresEventStore, event: RecordedEvent) -> None:
+    async with store.unit_of_work() as uow:
+        await make_handler(load_pipelines())(uow, event)
+
+
+async def export_data(store: PostgresEventStore, tmp_path: Path, lines: bytes) -> RecordedEvent:
+    artifact = write_artifact(f"file://{tmp_path}/exports/run-1.ndjson", lines)
+    await store.append(STREAM, [NewEvent(
+        "DataExported", {"attempt": 1, "uri": artifact.uri, "sha256": artifact.sha256},
+        event_metadata(producer="reporter", correlation_id="corr-1"))])
+    return (await store.read_stream(STREAM))[-1]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> TrainerSettings:
+    return TrainerSettings(artifacts_url=f"file://{tmp_path}/artifacts", trainer_id="trainer-a",
+                           lease_seconds=30, poll_interval=0.1)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def worker(store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+           http: httpx.AsyncClient) -> TrainingWorker:
+    jobs = TrainingJobs(pool, settings.trainer_id, settings.lease_seconds)
+    return TrainingWorker(store, jobs, ChildProcessExecutor(), load_pipelines(), settings, http)
+
+
+async def types_of(store: PostgresEventStore) -> list[str]:
+    return [e.event_type for e in await store.read_stream(STREAM)]
+
+
+async def test_a_request_asks_for_the_data_then_a_queued_job_trains_to_completion(
+    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path, sql: asyncpg.Connection,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    asked = (await store.read_stream(STREAM))[-1]
+    assert asked.event_type == "DataExportRequested"
+    assert asked.data["attempt"] == 1 and asked.correlation_id == "corr-1"
+
+    await handle(store, await export_data(store, tmp_path, export_lines()))
+    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    assert job is not None and job.claims == 1
+    await worker(store, pool, settings, http).process(job)
+
+    events = await store.read_stream(STREAM)
+    assert [e.event_type for e in events] == [
+        "TrainingRequested", "DataExportRequested", "DataExported",
+        "StageStarted", "StageStarted", "StageStarted", "StageStarted",
+        "ModelEvaluated", "PredictionsProduced", "TrainingCompleted",
+    ]
+    stages = [e.data["stage"] for e in events if e.event_type == "StageStarted"]
+    assert stages == ["PREPARING_DATA", "TRAINING_MODEL", "EVALUATING", "PREDICTING"]
+    evaluated, produced, completed = events[-3:]
+    assert evaluated.data["metrics"]["accuracy"] >= 0.9
+    assert produced.data["count"] == 153
+    assert len(read_artifact(produced.data["uri"], produced.data["sha256"]).splitlines()) == 306
+    assert completed.data["metadata"]["model_weights"] == completed.data["modelUri"]
+    assert all(isinstance(v, str) for v in completed.data["metadata"].values())
+    assert all(e.correlation_id == "corr-1" for e in events)
+    assert await sql.fetchval("SELECT status FROM training_jobs") == "done"
+
+
+async def test_an_unknown_model_type_fails_at_once(store: PostgresEventStore) -> None:
+    await handle(store, await request_training(store, "bounding_box"))
+
+    failed = (await store.read_stream(STREAM))[-1]
+    assert failed.event_type == "TrainingFailed"
+    assert failed.data["message"] == "No pipeline trains modelType 'bounding_box' on this server"
+
+
+async def test_unloadable_data_fails_the_run_while_preparing_data(
+    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    broken = b'{"data_row": {"id": "dr-1", "row_data": "http://127.0.0.1:9/gone.txt"}}\n'
+    await handle(store, await export_data(store, tmp_path, broken))
+    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    assert job is not None
+
+    await worker(store, pool, settings, http).process(job)
+
+    failed = (await store.read_stream(STREAM))[-1]
+    assert failed.event_type == "TrainingFailed" and failed.data["stage"] == "PREPARING_DATA"
+    assert "dr-1" in failed.data["message"] and len(failed.data["message"]) <= 255
+
+
+async def test_a_run_over_its_model_types_deadline_fails_with_a_clear_message(
+    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines(40_000, 0)))
+    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    assert job is not None
+    tight = TrainerSettings(artifacts_url=settings.artifacts_url, trainer_id="trainer-a",
+                            deadlines={"text_single_classification": 2.0})
+
+    await worker(store, pool, tight, http).process(job)
+
+    failed = (await store.read_stream(STREAM))[-1]
+    assert failed.event_type == "TrainingFailed"
+    assert failed.data["message"].startswith("Deadline of 2.0s exceeded while")
+
+
+async def test_one_trainer_at_a_time_and_a_dead_trainers_job_is_taken_over(
+    store: PostgresEventStore, pool: asyncpg.Pool, tmp_path: Path,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines()))
+    a = TrainingJobs(pool, "trainer-a", lease_seconds=0.5)
+    b = TrainingJobs(pool, "trainer-b", lease_seconds=30)
+
+    first = await a.claim()
+    assert first is not None and await b.claim() is None  # held by a live lease
+    await asyncio.sleep(0.7)  # trainer-a died: no heartbeat
+    taken = await b.claim()
+
+    assert taken is not None and taken.claims == 2
+    assert not await a.heartbeat(first)  # trainer-a, if it comes back, learns it lost the job
+    assert await b.heartbeat(taken)
+
+
+async def test_a_job_claimed_too_many_times_fails_instead_of_looping(
+    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines()))
+    jobs = TrainingJobs(pool, "trainer-a", lease_seconds=0.01)
+    for _ in range(settings.max_claims + 1):
+        job = await jobs.claim()
+        assert job is not None
+        await asyncio.sleep(0.05)
+
+    await worker(store, pool, settings, http).process(job)
+
+    failed = (await store.read_stream(STREAM))[-1]
+    assert failed.event_type == "TrainingFailed"
+    assert "interrupted 3 times" in failed.data["message"]
