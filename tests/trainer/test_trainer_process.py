@@ -1,0 +1,87 @@
+"""`trainbridge trainer` as an operator runs it: it announces its pipelines, and a run goes
+from TrainingRequested to TrainingCompleted through RabbitMQ (the test plays the reporter)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+from eventlog import NewEvent, event_metadata
+from eventlog.postgres import PostgresEventStore
+from services.trainer.artifacts import write_artifact
+from tests.conftest import BrokerNamespace
+from tests.integration.helpers import Probe
+from tests.trainer.test_training_flow import STREAM, export_lines
+
+
+async def wait_for(check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)
+
+
+async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
+    database_url: str, broker: BrokerNamespace, store: PostgresEventStore,
+    sql: asyncpg.Connection, tmp_path: Path,
+) -> None:
+    broker.consumers.add("trainer")
+    # The reporter's queue stands in here: it takes every event type, so the relay never
+    # holds a stream back for an event nobody is bound to (see README, the outbox relay).
+    await Probe(broker, "reporter-stand-in").bind("#")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trainbridge", "trainer",
+        env={**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
+             "TRAINBRIDGE_AMQP_URL": broker.settings.url,
+             "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
+             "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
+             "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async def announced() -> bool:
+            return bool(await sql.fetchval("SELECT count(*) FROM model_types"))
+
+        await wait_for(announced, 30)
+        await store.append(STREAM, [NewEvent(
+            "TrainingRequested",
+            {"modelType": "text_single_classification", "modelRunId": "run-1",
+             "modelId": "model-1", "attempt": 1},
+            event_metadata(producer="ingest", correlation_id="corr-9"))])
+
+        async def asked_for_data() -> bool:
+            return any(e.event_type == "DataExportRequested"
+                       for e in await store.read_stream(STREAM))
+
+        await wait_for(asked_for_data, 30)
+        artifact = write_artifact(f"file://{tmp_path}/export.ndjson", export_lines())
+        await store.append(STREAM, [NewEvent(  # what the reporter will do
+            "DataExported", {"attempt": 1, "uri": artifact.uri, "sha256": artifact.sha256},
+            event_metadata(producer="reporter", correlation_id="corr-9"))])
+
+        async def completed() -> bool:
+            return (await store.read_stream(STREAM))[-1].event_type == "TrainingCompleted"
+
+        try:
+            await wait_for(completed, 60)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert process.returncode == 0, output
+    names = await sql.fetch("SELECT model_type FROM model_types ORDER BY 1")
+    assert [r["model_type"] for r in names] == [
+        "image_single_classification", "text_single_classification"
+    ]
+    assert "trained (accuracy" in output
