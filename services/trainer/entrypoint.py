@@ -44,7 +44,8 @@ async def serve(
         async with httpx.AsyncClient(follow_redirects=True) as http:
             worker = TrainingWorker(
                 store, TrainingJobs(pool, trainer.trainer_id, trainer.lease_seconds),
-                ChildProcessExecutor(), pipelines, trainer, http,
+                ChildProcessExecutor(memory_limit=trainer.memory_limit_bytes), pipelines, trainer,
+                http,
             )
             await asyncio.gather(relay.run(stop), consumer.run(stop), worker.run(stop))
     finally:

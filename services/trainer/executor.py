@@ -12,6 +12,7 @@ import asyncio
 import json
 import multiprocessing
 import pickle
+import resource
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -95,8 +96,12 @@ def run_pipeline(task: TrainingTask, report: Callable[[StageReport], None]) -> T
     )
 
 
-def _child(task: TrainingTask, connection: Connection) -> None:
+def _child(task: TrainingTask, connection: Connection, memory_limit: int | None) -> None:
     stage = "PREPARING_DATA"
+    if memory_limit:
+        # A blow-up becomes a MemoryError here instead of a visit from the OOM killer,
+        # which might pick the trainer itself.
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
     def report(message: StageReport) -> None:
         nonlocal stage
@@ -113,12 +118,15 @@ def _child(task: TrainingTask, connection: Connection) -> None:
 
 
 class ChildProcessExecutor:
-    def __init__(self, start_method: str = "spawn") -> None:
+    def __init__(self, start_method: str = "spawn", memory_limit: int | None = None) -> None:
         self._context: Any = multiprocessing.get_context(start_method)
+        self._memory_limit = memory_limit
 
     async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float) -> TrainingResult:
         receive, send = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_child, args=(task, send), daemon=True)
+        process = self._context.Process(
+            target=_child, args=(task, send, self._memory_limit), daemon=True
+        )
         process.start()
         send.close()
         stage = "PREPARING_DATA"

@@ -36,6 +36,8 @@ class TrainerSettings:
     deadlines: dict[str, float] = field(default_factory=dict)
     """Per model type, overriding ``deadline_seconds``."""
     poll_interval: float = 1.0
+    memory_limit_bytes: int | None = None
+    """Address-space limit of a training child process (``None``: no limit)."""
     fetch: FetchLimits = field(default_factory=FetchLimits)
 
     def deadline_for(self, model_type: str) -> float:
@@ -56,6 +58,8 @@ class TrainerSettings:
             lease_seconds=_seconds(environ, "TRAINBRIDGE_TRAINER_LEASE_SECONDS", 60.0),
             deadline_seconds=_seconds(environ, "TRAINBRIDGE_DEADLINE_SECONDS", 3600.0),
             deadlines=deadlines,
+            memory_limit_bytes=int(_seconds(environ, "TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", 0))
+            or None,
             fetch=FetchLimits(
                 timeout=_seconds(environ, "TRAINBRIDGE_FETCH_TIMEOUT_SECONDS", 30.0),
                 max_bytes=int(_seconds(environ, "TRAINBRIDGE_FETCH_MAX_BYTES", 20 * 1024 * 1024)),

@@ -88,12 +88,20 @@ def crashing_pipeline(tmp_path: Path) -> Iterator[None]:
 
             def train(self, dataset):
                 os._exit(137)
+
+        class Greedy(TextClassification):
+            model_type = "greedy"
+
+            def train(self, dataset):
+                hog = bytearray(8 * 1024 ** 3)
+                return hog
     '''))
     dist_info = tmp_path / "crashing_pipeline-1.0.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: crashing\nVersion: 1.0\n")
     (dist_info / "entry_points.txt").write_text(
         "[trainbridge.pipelines]\ncrashing = crashing_pipeline:Crashing\n"
+        "greedy = crashing_pipeline:Greedy\n"
     )
     sys.path.insert(0, str(tmp_path))
     yield
@@ -111,3 +119,17 @@ async def test_a_crashing_pipeline_cannot_take_the_trainer_down(
 
     assert failed.value.stage == "TRAINING_MODEL"
     assert failed.value.message == "the training process died while training (exit code 137)"
+
+
+async def test_a_memory_blow_up_fails_the_run_inside_its_limit(
+    tmp_path: Path, crashing_pipeline: None
+) -> None:
+    async def ignore(_: StageReport) -> None:
+        pass
+
+    limited = ChildProcessExecutor(memory_limit=3 * 1024**3)
+    with pytest.raises(TrainingFailure) as failed:
+        await limited.run(task(tmp_path, "greedy"), ignore, deadline=60)
+
+    assert failed.value.stage == "TRAINING_MODEL"
+    assert failed.value.message.startswith("MemoryError")
