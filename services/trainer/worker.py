@@ -44,11 +44,17 @@ class TrainingWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            job = await self._jobs.claim()
-            if job is None:
+            try:
+                job = await self._jobs.claim()
+                if job is None:
+                    await sleep_unless(stop, self._settings.poll_interval)
+                    continue
+                await self.process(job)
+            except Exception:
+                # E.g. the database went away mid-run: the job's lease runs out and it is
+                # claimed again (at most max_claims times); the worker itself carries on.
+                logger.exception("training worker: unexpected error; carrying on")
                 await sleep_unless(stop, self._settings.poll_interval)
-                continue
-            await self.process(job)
 
     async def process(self, job: TrainingJob) -> None:
         events = await self._store.read_stream(job.stream_id)

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import asyncpg
@@ -16,16 +15,8 @@ from eventlog import NewEvent, event_metadata
 from eventlog.postgres import PostgresEventStore
 from services.trainer.artifacts import write_artifact
 from tests.conftest import BrokerNamespace
-from tests.integration.helpers import Probe
+from tests.integration.helpers import Probe, eventually
 from tests.trainer.test_training_flow import STREAM, export_lines
-
-
-async def wait_for(check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.1)
 
 
 async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
@@ -49,7 +40,7 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
         async def announced() -> bool:
             return bool(await sql.fetchval("SELECT count(*) FROM model_types"))
 
-        await wait_for(announced, 30)
+        await eventually(announced, 30)
         await store.append(STREAM, [NewEvent(
             "TrainingRequested",
             {"modelType": "text_single_classification", "modelRunId": "run-1",
@@ -60,7 +51,7 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
             return any(e.event_type == "DataExportRequested"
                        for e in await store.read_stream(STREAM))
 
-        await wait_for(asked_for_data, 30)
+        await eventually(asked_for_data, 30)
         artifact = write_artifact(f"file://{tmp_path}/export.ndjson", export_lines())
         await store.append(STREAM, [NewEvent(  # what the reporter will do
             "DataExported", {"attempt": 1, "uri": artifact.uri, "sha256": artifact.sha256},
@@ -70,7 +61,7 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
             return (await store.read_stream(STREAM))[-1].event_type == "TrainingCompleted"
 
         try:
-            await wait_for(completed, 60)
+            await eventually(completed, 60)
         finally:
             process.send_signal(signal.SIGTERM)
             output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()

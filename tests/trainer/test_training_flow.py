@@ -21,6 +21,7 @@ from services.trainer.jobs import TrainingJobs
 from services.trainer.registry import load_pipelines
 from services.trainer.settings import TrainerSettings
 from services.trainer.worker import TrainingWorker
+from tests.integration.helpers import eventually
 from tests.trainer.datasets import text_examples
 
 STREAM = "model_run-run-1"
@@ -192,3 +193,26 @@ async def test_a_job_claimed_too_many_times_fails_instead_of_looping(
     failed = (await store.read_stream(STREAM))[-1]
     assert failed.event_type == "TrainingFailed"
     assert "interrupted 3 times" in failed.data["message"]
+
+
+async def test_a_trainer_that_loses_its_claim_stops_and_appends_nothing_more(
+    store: PostgresEventStore, pool: asyncpg.Pool, http: httpx.AsyncClient, tmp_path: Path,
+    sql: asyncpg.Connection,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines(40_000, 0)))
+    settings = TrainerSettings(artifacts_url=f"file://{tmp_path}/artifacts",
+                               trainer_id="trainer-a", lease_seconds=0.6)
+    job = await TrainingJobs(pool, "trainer-a", 0.6).claim()
+    assert job is not None
+    training = asyncio.create_task(worker(store, pool, settings, http).process(job))
+
+    async def started() -> bool:
+        return "StageStarted" in await types_of(store)
+
+    await eventually(started, timeout=30)
+    # Another trainer took the job over (as after a network partition).
+    await sql.execute("UPDATE training_jobs SET claimed_by = 'trainer-b'")
+    await asyncio.wait_for(training, 10)
+
+    assert not {"TrainingCompleted", "TrainingFailed"} & set(await types_of(store))
