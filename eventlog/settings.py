@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/trainbridge"
@@ -31,7 +32,7 @@ def read_setting(environ: Mapping[str, str], name: str, default: str | None = No
     return direct if direct is not None else default
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+def read_number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
     raw = read_setting(environ, name)
     if raw is None:
         return default
@@ -44,8 +45,8 @@ def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: f
     return value
 
 
-def _integer(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    value = _number(environ, name, default, minimum=minimum)
+def read_integer(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    value = read_number(environ, name, default, minimum=minimum)
     if value != int(value):
         raise SettingsError(f"{name} must be a whole number, got {value}")
     return int(value)
@@ -84,7 +85,7 @@ class DatabaseSettings:
         return cls(
             url=read_setting(environ, "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
             or DEFAULT_DATABASE_URL,
-            pool_size=_integer(environ, "TRAINBRIDGE_DATABASE_POOL_SIZE", 10, minimum=1),
+            pool_size=read_integer(environ, "TRAINBRIDGE_DATABASE_POOL_SIZE", 10, minimum=1),
         )
 
 
@@ -102,14 +103,15 @@ class BrokerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BrokerSettings:
+        number, integer = partial(read_number, environ), partial(read_integer, environ)
         return cls(
             url=read_setting(environ, "TRAINBRIDGE_AMQP_URL", DEFAULT_AMQP_URL) or DEFAULT_AMQP_URL,
             namespace=read_setting(environ, "TRAINBRIDGE_AMQP_NAMESPACE", "trainbridge")
             or "trainbridge",
-            prefetch=_integer(environ, "TRAINBRIDGE_AMQP_PREFETCH", 16, minimum=1),
-            max_attempts=_integer(environ, "TRAINBRIDGE_AMQP_MAX_ATTEMPTS", 5, minimum=1),
-            retry_delay=_number(environ, "TRAINBRIDGE_AMQP_RETRY_DELAY", 1.0, minimum=0),
-            reconnect_delay=_number(environ, "TRAINBRIDGE_AMQP_RECONNECT_DELAY", 1.0, minimum=0),
+            prefetch=integer("TRAINBRIDGE_AMQP_PREFETCH", 16, minimum=1),
+            max_attempts=integer("TRAINBRIDGE_AMQP_MAX_ATTEMPTS", 5, minimum=1),
+            retry_delay=number("TRAINBRIDGE_AMQP_RETRY_DELAY", 1.0, minimum=0),
+            reconnect_delay=number("TRAINBRIDGE_AMQP_RECONNECT_DELAY", 1.0, minimum=0),
         )
 
 
@@ -128,11 +130,12 @@ class RelaySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RelaySettings:
+        number, integer = partial(read_number, environ), partial(read_integer, environ)
         return cls(
-            poll_interval=_number(environ, "TRAINBRIDGE_RELAY_POLL_INTERVAL", 1.0, minimum=0.01),
-            batch_size=_integer(environ, "TRAINBRIDGE_RELAY_BATCH_SIZE", 500, minimum=1),
-            confirm_window=_integer(environ, "TRAINBRIDGE_RELAY_CONFIRM_WINDOW", 256, minimum=1),
-            confirm_timeout=_number(environ, "TRAINBRIDGE_RELAY_CONFIRM_TIMEOUT", 30.0, minimum=1),
-            retry_delay=_number(environ, "TRAINBRIDGE_RELAY_RETRY_DELAY", 5.0, minimum=0),
-            parallel_claims=_integer(environ, "TRAINBRIDGE_RELAY_PARALLEL_CLAIMS", 2, minimum=1),
+            poll_interval=number("TRAINBRIDGE_RELAY_POLL_INTERVAL", 1.0, minimum=0.01),
+            batch_size=integer("TRAINBRIDGE_RELAY_BATCH_SIZE", 500, minimum=1),
+            confirm_window=integer("TRAINBRIDGE_RELAY_CONFIRM_WINDOW", 256, minimum=1),
+            confirm_timeout=number("TRAINBRIDGE_RELAY_CONFIRM_TIMEOUT", 30.0, minimum=1),
+            retry_delay=number("TRAINBRIDGE_RELAY_RETRY_DELAY", 5.0, minimum=0),
+            parallel_claims=integer("TRAINBRIDGE_RELAY_PARALLEL_CLAIMS", 2, minimum=1),
         )

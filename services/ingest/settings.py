@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog.settings import SettingsError, read_setting
+from eventlog.settings import SettingsError, read_integer, read_setting
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -29,13 +29,7 @@ class IngestSettings:
                 "the secret entered in Labelbox under Models > Settings > Model training "
                 "(comma-separate several to rotate)"
             )
-        limit = read_setting(environ, "TRAINBRIDGE_MAX_BODY_BYTES")
-        try:
-            max_body = int(limit) if limit is not None else DEFAULT_MAX_BODY_BYTES
-        except ValueError:
-            raise SettingsError(
-                f"TRAINBRIDGE_MAX_BODY_BYTES must be a whole number, got {limit!r}"
-            ) from None
-        if max_body < 1024:
-            raise SettingsError("TRAINBRIDGE_MAX_BODY_BYTES must be at least 1024")
+        max_body = read_integer(
+            environ, "TRAINBRIDGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024
+        )
         return cls(secrets=secrets, max_body_bytes=max_body)

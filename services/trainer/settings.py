@@ -8,21 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventlog.settings import SettingsError, read_setting
+from eventlog.settings import read_integer, read_number, read_setting
 from services.trainer.fetch import FetchLimits
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = read_setting(environ, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {raw!r}")
-    return value
+    return read_number(environ, name, default, minimum=0.001)
 
 
 @dataclass(frozen=True)
@@ -58,11 +49,13 @@ class TrainerSettings:
             lease_seconds=_seconds(environ, "TRAINBRIDGE_TRAINER_LEASE_SECONDS", 60.0),
             deadline_seconds=_seconds(environ, "TRAINBRIDGE_DEADLINE_SECONDS", 3600.0),
             deadlines=deadlines,
-            memory_limit_bytes=int(_seconds(environ, "TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", 0))
-            or None,
+            memory_limit_bytes=read_integer(
+                environ, "TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", 0, minimum=0
+            ) or None,
             fetch=FetchLimits(
                 timeout=_seconds(environ, "TRAINBRIDGE_FETCH_TIMEOUT_SECONDS", 30.0),
-                max_bytes=int(_seconds(environ, "TRAINBRIDGE_FETCH_MAX_BYTES", 20 * 1024 * 1024)),
-                concurrency=int(_seconds(environ, "TRAINBRIDGE_FETCH_CONCURRENCY", 8)),
+                max_bytes=read_integer(environ, "TRAINBRIDGE_FETCH_MAX_BYTES", 20 * 1024 * 1024,
+                                       minimum=1),
+                concurrency=read_integer(environ, "TRAINBRIDGE_FETCH_CONCURRENCY", 8, minimum=1),
             ),
         )
