@@ -8,6 +8,7 @@ import logging
 
 import httpx
 
+from eventlog.amqp import wait_first
 from eventlog.consumer import EventConsumer, Subscription
 from eventlog.model_types import PostgresModelTypeCatalog
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
@@ -33,20 +34,26 @@ async def serve(
     pipelines = load_pipelines()
     pool = await create_pool(database)
     try:
-        await announce(PostgresModelTypeCatalog(pool), trainer.trainer_id, pipelines)
-        logger.info("trainer %s can train: %s", trainer.trainer_id, ", ".join(sorted(pipelines)))
         store = PostgresEventStore(pool)
         relay = OutboxRelay(PostgresOutbox(pool), broker, relay_settings)
         store.on_commit(relay.wake)
         consumer = EventConsumer(
             store, broker, Subscription("trainer", SUBSCRIBED, make_handler(pipelines))
         )
+        consuming = asyncio.create_task(consumer.run(stop))
+        # Announce only once our queue exists: ingest accepts a model type only after its
+        # announcement, so no TrainingRequested can be published before a queue takes it.
+        await wait_first(consumer.consuming.wait(), stop.wait())
+        if not stop.is_set():
+            await announce(PostgresModelTypeCatalog(pool), trainer.trainer_id, pipelines)
+            logger.info("trainer %s can train: %s", trainer.trainer_id,
+                        ", ".join(sorted(pipelines)))
         async with httpx.AsyncClient(follow_redirects=True) as http:
             worker = TrainingWorker(
                 store, TrainingJobs(pool, trainer.trainer_id, trainer.lease_seconds),
                 ChildProcessExecutor(memory_limit=trainer.memory_limit_bytes), pipelines, trainer,
                 http,
             )
-            await asyncio.gather(relay.run(stop), consumer.run(stop), worker.run(stop))
+            await asyncio.gather(relay.run(stop), worker.run(stop), consuming)
     finally:
         await pool.close()
