@@ -56,9 +56,12 @@ def current_attempt(events: list[RecordedEvent]) -> tuple[int, RunState | None]:
     for event in events:
         if event.event_type == "TrainingRequested":
             attempt, state = int(event.data.get("attempt", attempt + 1)), RunState.IN_PROGRESS
-        elif event.event_type == TERMINAL_SUCCESS and state is RunState.IN_PROGRESS:
+        elif (state is not RunState.IN_PROGRESS
+              or int(event.data.get("attempt", attempt)) != attempt):
+            continue  # only the current attempt's outcome counts
+        elif event.event_type == TERMINAL_SUCCESS:
             state = RunState.COMPLETE
-        elif event.event_type == TERMINAL_FAILURE and state is RunState.IN_PROGRESS:
+        elif event.event_type == TERMINAL_FAILURE:
             state = None
     return attempt, state
 

@@ -49,8 +49,10 @@ def _first_radio_answer(run: Mapping[str, Any]) -> tuple[str | None, str | None]
     for label in run.get("labels") or []:
         annotations = (label or {}).get("annotations") or {}
         for classification in annotations.get("classifications") or []:
-            answer = (classification or {}).get("radio_answer")
-            if answer and answer.get("name"):
+            if not isinstance(classification, Mapping):
+                continue
+            answer = classification.get("radio_answer")
+            if isinstance(answer, Mapping) and answer.get("name"):
                 return str(answer["name"]), classification.get("name")
     return None, None
 

@@ -93,7 +93,11 @@ class TrainingJobs:
             )
         return bool(result.endswith(" 1"))
 
-    async def finish(self, job: TrainingJob, *, succeeded: bool) -> None:
-        async with translated_errors(self._pool):
-            await self._pool.execute(_FINISH, job.stream_id, job.attempt, self.trainer_id,
-                                     "done" if succeeded else "failed")
+    async def finish_in(
+        self, connection: asyncpg.Connection, job: TrainingJob, *, succeeded: bool
+    ) -> bool:
+        """Close the job inside the caller's transaction; ``False`` if this trainer no
+        longer holds it (then the caller must not record an outcome)."""
+        result = await connection.execute(_FINISH, job.stream_id, job.attempt, self.trainer_id,
+                                          "done" if succeeded else "failed")
+        return bool(result.endswith(" 1"))

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import traceback
 from functools import partial
 
 import httpx
 
-from eventlog import EventStore, NewEvent
+from eventlog import NewEvent, StoreUnavailableError
 from eventlog.amqp import sleep_unless
+from eventlog.postgres import PostgresEventStore
 from services.trainer.artifacts import join, read_artifact
 from services.trainer.events import trainer_event, ui_message
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
-from services.trainer.export_rows import ExportFormatError, read_rows
+from services.trainer.export_rows import ExportFormatError, RowRef, read_rows
 from services.trainer.fetch import FetchError, load_examples
 from services.trainer.jobs import TrainingJob, TrainingJobs
 from services.trainer.pipeline import Pipeline
@@ -25,10 +28,20 @@ from services.trainer.settings import TrainerSettings
 logger = logging.getLogger(__name__)
 
 
+class LostClaimError(RuntimeError):
+    """This trainer no longer holds the job it was working on."""
+
+
+def _exported_rows(job: TrainingJob) -> list[RowRef]:
+    raw = read_artifact(job.export_uri, job.export_sha256)
+    rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    return read_rows(rows, job.model_id, job.model_run_id)
+
+
 class TrainingWorker:
     def __init__(
         self,
-        store: EventStore,
+        store: PostgresEventStore,
         jobs: TrainingJobs,
         executor: Executor,
         pipelines: dict[str, Pipeline],
@@ -67,7 +80,7 @@ class TrainingWorker:
                              f"Training was interrupted {job.claims - 1} times (its trainer "
                              "stopped); giving up", "")
             return
-        work = asyncio.create_task(self._train(job, emit))
+        work = asyncio.create_task(self._train_or_fail(job, emit))
         keeper = asyncio.create_task(self._keep_lease(job, work))
         try:
             await work
@@ -76,15 +89,41 @@ class TrainingWorker:
                 raise
             logger.warning("%s attempt %d: another trainer took the job over", job.stream_id,
                            job.attempt)
+        except LostClaimError:
+            logger.warning("%s attempt %d: another trainer took the job over; its outcome "
+                           "was not recorded here", job.stream_id, job.attempt)
         finally:
             keeper.cancel()
 
     async def _keep_lease(self, job: TrainingJob, work: asyncio.Task[None]) -> None:
+        lease_ends = time.monotonic() + self._settings.lease_seconds
         while True:
             await asyncio.sleep(self._settings.lease_seconds / 3)
-            if not await self._jobs.heartbeat(job):
-                work.cancel()
-                return
+            try:
+                if not await self._jobs.heartbeat(job):
+                    work.cancel()  # another trainer holds the job now
+                    return
+                lease_ends = time.monotonic() + self._settings.lease_seconds
+            except StoreUnavailableError as exc:
+                # Keep training through a database blip; stop only once the lease has
+                # really run out, when another trainer may take the job.
+                if time.monotonic() >= lease_ends:
+                    logger.warning("%s attempt %d: lease lost during a database outage",
+                                   job.stream_id, job.attempt)
+                    work.cancel()
+                    return
+                logger.warning("%s attempt %d: heartbeat failed (%s); retrying",
+                               job.stream_id, job.attempt, exc)
+
+    async def _train_or_fail(self, job: TrainingJob, emit: partial[NewEvent]) -> None:
+        try:
+            await self._train(job, emit)
+        except (StoreUnavailableError, LostClaimError):
+            raise  # the lease decides: another claim will run the job again
+        except Exception as exc:
+            logger.exception("%s attempt %d: unexpected error", job.stream_id, job.attempt)
+            await self._fail(job, emit, "TRAINING_MODEL", f"{type(exc).__name__}: {exc}",
+                             "".join(traceback.format_exception(exc)))
 
     async def _train(self, job: TrainingJob, emit: partial[NewEvent]) -> None:
         pipeline = self._pipelines.get(job.model_type)
@@ -93,9 +132,8 @@ class TrainingWorker:
                              f"No pipeline trains modelType {job.model_type!r} here", "")
             return
         try:
-            raw = read_artifact(job.export_uri, job.export_sha256)
-            rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
-            refs = read_rows(rows, job.model_id, job.model_run_id)
+            # Off the event loop: the relay, the consumer and the heartbeat share it.
+            refs = await asyncio.to_thread(_exported_rows, job)
             examples = await load_examples(refs, pipeline.media, self._http,
                                            self._settings.fetch)
         except (FetchError, ExportFormatError, ValueError, OSError) as exc:
@@ -125,7 +163,7 @@ class TrainingWorker:
         metrics = {"accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1,
                    "evaluated_split": evaluation.split, "evaluated_rows": evaluation.examples,
                    "confusion": evaluation.confusion}
-        await self._store.append(job.stream_id, [
+        await self._finish(job, succeeded=True, events=[
             emit("ModelEvaluated", {"metrics": metrics, "metricsUri": result.metrics.uri,
                                     "metricsSha256": result.metrics.sha256}),
             emit("PredictionsProduced", {"uri": result.predictions.uri,
@@ -140,15 +178,22 @@ class TrainingWorker:
                              **result.hyperparameters},
             }),
         ])
-        await self._jobs.finish(job, succeeded=True)
         logger.info("%s attempt %d: trained (accuracy %.3f)", job.stream_id, job.attempt,
                     evaluation.accuracy)
 
+    async def _finish(self, job: TrainingJob, *, succeeded: bool,
+                      events: list[NewEvent]) -> None:
+        """Append the run's outcome and close the job in one transaction, and only while this
+        trainer still holds the job: a displaced trainer appends nothing."""
+        async with self._store.unit_of_work() as uow:
+            if not await self._jobs.finish_in(uow.connection, job, succeeded=succeeded):
+                raise LostClaimError(f"{job.stream_id} attempt {job.attempt}")
+            await uow.append(job.stream_id, events)
+
     async def _fail(self, job: TrainingJob, emit: partial[NewEvent], stage: str,
                     message: str, detail: str) -> None:
-        await self._store.append(job.stream_id, [emit(
+        await self._finish(job, succeeded=False, events=[emit(
             "TrainingFailed", {"stage": stage, "message": ui_message(message),
                                "detail": detail or message, "retryable": False})])
-        await self._jobs.finish(job, succeeded=False)
         logger.warning("%s attempt %d failed while %s: %s", job.stream_id, job.attempt, stage,
                        message)

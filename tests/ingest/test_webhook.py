@@ -269,3 +269,18 @@ async def test_an_unreasonable_request_id_is_replaced_by_a_fresh_correlation_id(
 
     (event,) = await memory_store.read_stream(f"model_run-{RUN}")
     assert len(event.metadata["correlation_id"]) == 36
+
+
+async def test_only_the_current_attempts_outcome_decides_the_runs_state(
+    client: httpx.AsyncClient, memory_store: InMemoryEventStore
+) -> None:
+    stream = f"model_run-{RUN}"
+    await post_signed(client, REQUEST)
+    await memory_store.append(stream, [NewEvent("TrainingFailed", {"attempt": 1})])
+    await post_signed(client, REQUEST)  # attempt 2 starts
+    # A displaced trainer's late word about attempt 1 must not end attempt 2.
+    await memory_store.append(stream, [NewEvent("TrainingCompleted", {"attempt": 1})])
+
+    again = await post_signed(client, REQUEST)
+
+    assert again.json() == {"modelRunId": RUN, "attempt": 2, "status": "in_progress"}
