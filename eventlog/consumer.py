@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika import Message
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from aio_pika.exceptions import ChannelPreconditionFailed
 
 from eventlog.amqp import BROKER_ERRORS, backoff, sleep_unless, wait_first, watch_for_loss
+from eventlog.errors import StoreUnavailableError
 from eventlog.events import RecordedEvent
 from eventlog.keyed_locks import KeyedLocks
 from eventlog.messages import MalformedMessageError, from_message
@@ -87,6 +89,12 @@ class EventConsumer:
                 continue
             try:
                 await self._consume(connection, stop)
+            except ChannelPreconditionFailed as exc:
+                raise RuntimeError(
+                    f"{self.queue_name} exists with other arguments than this consumer "
+                    f"declares ({exc}); e.g. TRAINBRIDGE_AMQP_MAX_ATTEMPTS changed its "
+                    "x-delivery-limit. Delete the queue or restore the setting."
+                ) from exc
             except BROKER_ERRORS as exc:
                 logger.warning("%s: connection lost (%s); reconnecting", self.queue_name, exc)
             finally:
@@ -148,19 +156,41 @@ class EventConsumer:
             except MalformedMessageError as exc:
                 await self._dead_letter(message, exc, attempts=delivery_count(message) + 1)
                 return
-            try:
-                async with self._stream_locks.hold(event.stream_id):
-                    await self._handle(event)
-            except Exception as exc:
-                await self._failed(message, event, exc)
-                return
-            await message.ack()
+            # The stream's lock is held until this delivery is settled, so a later delivery
+            # of the same stream never overtakes a retry.
+            async with self._stream_locks.hold(event.stream_id):
+                try:
+                    await self._handle_through_outages(event)
+                except StoreUnavailableError:
+                    await _requeue_quietly(message)  # stopping while the database is down
+                    return
+                except Exception as exc:
+                    await self._failed(message, event, exc)
+                    return
+                await message.ack()
         except BROKER_ERRORS as exc:
             logger.warning("%s: could not settle message %s (%s); the broker will redeliver it",
                            self.queue_name, message.message_id, exc)
         except asyncio.CancelledError:
             await _requeue_quietly(message)
             raise
+
+    async def _handle_through_outages(self, event: RecordedEvent) -> None:
+        """A database outage is not the message's fault: keep the delivery and try again
+        (backing off) instead of spending its attempts and dead-lettering it."""
+        outage = 0
+        while True:
+            try:
+                await self._handle(event)
+                return
+            except StoreUnavailableError as exc:
+                if self._stop.is_set():
+                    raise
+                outage += 1
+                delay = backoff(outage, self._broker.reconnect_delay)
+                logger.warning("%s: database unavailable (%s); retrying %s in %.1fs",
+                               self.queue_name, exc, event.event_id, delay)
+                await sleep_unless(self._stop, delay)
 
     async def _handle(self, event: RecordedEvent) -> None:
         subscription = self._subscription

@@ -141,6 +141,8 @@ _CONNECTION_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
     asyncpg.InternalClientError,  # seen when a connection was terminated mid-protocol
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ReadOnlySQLTransactionError,  # a failed-over primary now a replica
 )
 
 

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from eventlog import NewEvent, RecordedEvent, UnitOfWork
+from eventlog import NewEvent, RecordedEvent, StoreUnavailableError, UnitOfWork
 from eventlog.consumer import EventConsumer, Handler, Subscription
 from eventlog.messages import to_message
 from eventlog.postgres import PostgresEventStore
@@ -335,3 +335,61 @@ async def test_the_consumer_reconnects_and_resumes_after_a_rabbitmq_restart(
 
 async def _not_consuming(consumer: EventConsumer) -> bool:
     return not consumer.consuming.is_set()
+
+
+class DatabaseOutage:
+    """The real store behind a database that is down for the first ``failures`` units of
+    work (a fake at the port, not a mock)."""
+
+    def __init__(self, store: PostgresEventStore, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def unit_of_work(self):  # type: ignore[no-untyped-def]
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailableError("PostgreSQL unavailable: connection refused")
+        return self._store.unit_of_work()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+async def test_a_database_outage_neither_spends_attempts_nor_dead_letters(
+    store: PostgresEventStore, broker: BrokerNamespace,
+) -> None:
+    calls: list[str] = []
+
+    async def handler(uow: UnitOfWork, event: RecordedEvent) -> None:
+        calls.append(event.event_type)
+
+    broker.consumers.add("worker")
+    outage = DatabaseOutage(store, failures=broker.settings.max_attempts + 2)
+    consumer = EventConsumer(outage, broker.settings,  # type: ignore[arg-type]
+                             Subscription("worker", ("Work",), handler), drain_timeout=10)
+    (work,) = await recorded(store, "model_run-1", "Work")
+
+    async with running(consumer.run):
+        await consuming(consumer)
+        await publish(broker, work)
+        await eventually(lambda: store.is_processed("worker", str(work.event_id)), timeout=30)
+
+    assert calls == ["Work"]
+    assert outage.failures == 0
+    assert consumer.dead_lettered_total == 0
+
+
+async def test_a_queue_declared_with_other_arguments_stops_the_consumer_with_a_clear_error(
+    store: PostgresEventStore, broker: BrokerNamespace, consumers,  # type: ignore[no-untyped-def]
+) -> None:
+    async def handler(uow: UnitOfWork, event: RecordedEvent) -> None:
+        pass
+
+    first = consumers("worker", ("Work",), handler)
+    async with running(first.run):
+        await consuming(first)
+    changed = EventConsumer(store, broker.with_settings(max_attempts=9),
+                            Subscription("worker", ("Work",), handler))
+
+    with pytest.raises(RuntimeError, match="exists with other arguments"):
+        await asyncio.wait_for(changed.run(asyncio.Event()), 20)
