@@ -144,16 +144,20 @@ _CONNECTION_ERRORS = (
     asyncpg.TooManyConnectionsError,
     asyncpg.ReadOnlySQLTransactionError,  # a failed-over primary now a replica
 )
+_DRIVER_CONNECTION_ERRORS = tuple(e for e in _CONNECTION_ERRORS if e is not OSError)
 
 
 @asynccontextmanager
-async def translated_errors(pool: asyncpg.Pool | None = None) -> AsyncIterator[None]:
+async def translated_errors(
+    pool: asyncpg.Pool | None = None,
+    errors: tuple[type[BaseException], ...] = _CONNECTION_ERRORS,
+) -> AsyncIterator[None]:
     """Connection failures become ``StoreUnavailableError``. The pool's connections are
     then expired: after a database restart every pooled connection is dead, and the next
     acquire should open a fresh one instead of finding the next corpse."""
     try:
         yield
-    except _CONNECTION_ERRORS as exc:
+    except errors as exc:
         if pool is not None:
             await pool.expire_connections()
         raise StoreUnavailableError(f"PostgreSQL unavailable: {exc!r}") from exc
@@ -389,10 +393,19 @@ class PostgresEventStore:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[PostgresUnitOfWork]:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
-            uow = PostgresUnitOfWork(connection)
-            async with connection.transaction():
+        async with translated_errors(self._pool):
+            connection = await self._pool.acquire()
+        try:
+            # Around the caller's block, a plain OSError is the caller's (a file, a socket of
+            # its own), not the database's: only the driver's connection errors mean an outage.
+            async with (
+                translated_errors(self._pool, _DRIVER_CONNECTION_ERRORS),
+                connection.transaction(),
+            ):
+                uow = PostgresUnitOfWork(connection)
                 yield uow
+        finally:
+            await self._pool.release(connection)
         if uow.appended:
             self._committed()
 

@@ -52,6 +52,12 @@ UPDATE training_jobs SET lease_until = now() + make_interval(secs => $4), update
 WHERE stream_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'running'
 """
 
+_RELEASE = """
+UPDATE training_jobs SET status = 'pending', claimed_by = NULL, lease_until = NULL,
+                         claims = claims - 1, updated_at = now()
+WHERE stream_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'running'
+"""
+
 _FINISH = """
 UPDATE training_jobs SET status = $4, lease_until = NULL, updated_at = now()
 WHERE stream_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'running'
@@ -92,6 +98,11 @@ class TrainingJobs:
                 _HEARTBEAT, job.stream_id, job.attempt, self.trainer_id, self.lease_seconds
             )
         return bool(result.endswith(" 1"))
+
+    async def release(self, job: TrainingJob) -> None:
+        """Hand a job back (this trainer is stopping); the claim does not count."""
+        async with translated_errors(self._pool):
+            await self._pool.execute(_RELEASE, job.stream_id, job.attempt, self.trainer_id)
 
     async def finish_in(
         self, connection: asyncpg.Connection, job: TrainingJob, *, succeeded: bool

@@ -5,6 +5,7 @@ lease runs out; after ``max_claims`` the run fails instead of looping forever.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -62,12 +63,30 @@ class TrainingWorker:
                 if job is None:
                     await sleep_unless(stop, self._settings.poll_interval)
                     continue
-                await self.process(job)
+                await self._process_until(stop, job)
             except Exception:
                 # E.g. the database went away mid-run: the job's lease runs out and it is
                 # claimed again (at most max_claims times); the worker itself carries on.
                 logger.exception("training worker: unexpected error; carrying on")
                 await sleep_unless(stop, self._settings.poll_interval)
+
+    async def _process_until(self, stop: asyncio.Event, job: TrainingJob) -> None:
+        """Process ``job``; if the trainer is stopped first, end the run's child process and
+        hand the job back at once (without counting the claim), rather than making the
+        shutdown wait for the training deadline."""
+        work = asyncio.create_task(self.process(job))
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if work in done:
+            work.result()
+            return
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        await self._jobs.release(job)
+        logger.info("%s attempt %d: handed back for another trainer (shutting down)",
+                    job.stream_id, job.attempt)
 
     async def process(self, job: TrainingJob) -> None:
         events = await self._store.read_stream(job.stream_id)

@@ -233,3 +233,12 @@ async def test_concurrent_any_appends_all_land_gaplessly(store: EventStore) -> N
 async def test_a_negative_expected_version_is_refused(store: EventStore) -> None:
     with pytest.raises(ValueError, match=">= 0"):
         await store.append("s-1", [event()], -2)
+
+
+async def test_an_error_from_the_callers_block_propagates_unchanged(store: EventStore) -> None:
+    with pytest.raises(FileNotFoundError):
+        async with store.unit_of_work() as uow:
+            await uow.append("s-1", [event()])
+            raise FileNotFoundError("model.bin")
+
+    assert await store.read_stream("s-1") == []

@@ -216,3 +216,24 @@ async def test_a_trainer_that_loses_its_claim_stops_and_appends_nothing_more(
     await asyncio.wait_for(training, 10)
 
     assert not {"TrainingCompleted", "TrainingFailed"} & set(await types_of(store))
+
+
+async def test_a_stopping_trainer_hands_its_job_back_without_waiting_for_the_deadline(
+    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path, sql: asyncpg.Connection,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines(40_000, 0)))
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker(store, pool, settings, http).run(stop))
+
+    async def training() -> bool:
+        return "StageStarted" in await types_of(store)
+
+    await eventually(training, timeout=30)
+    stop.set()
+    await asyncio.wait_for(running, 10)
+
+    job = await sql.fetchrow("SELECT status, claims, claimed_by FROM training_jobs")
+    assert (job["status"], job["claims"], job["claimed_by"]) == ("pending", 0, None)
+    assert not {"TrainingCompleted", "TrainingFailed"} & set(await types_of(store))
