@@ -32,6 +32,7 @@ from eventlog.topology import Topology, declare_consumer_queue
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, RecordedEvent], Awaitable[None]]
+WakeUp = Callable[[RecordedEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,15 @@ class Subscription:
     """Names the queue (``<namespace>.<consumer>``) and the inbox rows."""
     routing_keys: tuple[str, ...]
     """Event types (AMQP topic patterns) to receive."""
-    handler: Handler
+    handler: Handler | None = None
+    """Runs in a unit of work with the inbox record: effects and "handled" commit together."""
+    wake_up: WakeUp | None = None
+    """Instead of ``handler``: for a consumer that reconciles from the log (the reporter),
+    so a message is only a wake-up and needs no inbox row or transaction of its own."""
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.wake_up is None):
+            raise ValueError("a subscription has exactly one of handler and wake_up")
 
 
 def delivery_count(message: AbstractIncomingMessage) -> int:
@@ -194,11 +203,15 @@ class EventConsumer:
 
     async def _handle(self, event: RecordedEvent) -> None:
         subscription = self._subscription
+        if subscription.wake_up is not None:
+            await subscription.wake_up(event)
+            self.handled_total += 1
+            return
         async with self._store.unit_of_work() as uow:
             first_time = await uow.record_processed(
                 subscription.consumer, str(event.event_id), event.event_type
             )
-            if first_time:
+            if first_time and subscription.handler is not None:
                 await subscription.handler(uow, event)
         if first_time:
             self.handled_total += 1

@@ -52,6 +52,15 @@ def read_integer(environ: Mapping[str, str], name: str, default: int, *, minimum
     return int(value)
 
 
+def read_artifacts_url(environ: Mapping[str, str]) -> str:
+    """``TRAINBRIDGE_ARTIFACTS_URL`` (an fsspec URL; a plain path becomes a ``file://`` URL),
+    shared by the trainer and the reporter; ``./artifacts`` by default."""
+    artifacts = read_setting(environ, "TRAINBRIDGE_ARTIFACTS_URL") or "artifacts"
+    if "://" not in artifacts:
+        artifacts = Path(artifacts).resolve().as_uri()
+    return artifacts
+
+
 def asyncpg_dsn(url: str) -> str:
     """A DSN asyncpg accepts, from either spelling of a PostgreSQL URL."""
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)

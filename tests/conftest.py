@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -20,6 +21,9 @@ from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, asyncpg_dsn
 from eventlog.topology import Topology
 from tests.services import ServiceEndpoints, ServicesUnavailableError, provide_services
+
+if TYPE_CHECKING:
+    from tests.fake_labelbox import FakeLabelbox
 
 
 def with_database(url: str, name: str) -> str:
@@ -169,3 +173,22 @@ async def broker(services: ServiceEndpoints) -> AsyncIterator[BrokerNamespace]:
 @pytest.fixture
 def relay_settings() -> RelaySettings:
     return RelaySettings(poll_interval=0.2, batch_size=200, confirm_window=64, retry_delay=0.3)
+
+
+@pytest.fixture(scope="session")
+def fake_labelbox_server() -> Iterator[FakeLabelbox]:
+    from tests.fake_labelbox import running_fake_labelbox
+
+    with running_fake_labelbox() as handle:
+        yield handle
+
+
+@pytest.fixture
+def fake_labelbox(fake_labelbox_server: FakeLabelbox) -> Iterator[FakeLabelbox]:
+    """A fake Labelbox server, empty for this test (API key "test-key"; seed 0): point the
+    real SDK at ``.endpoint``, set it up and inspect it through ``.control`` or ``.state``.
+    One server serves the session; it is reset before and after each test (a reset also
+    ends hanging requests). For other options use ``running_fake_labelbox(...)``."""
+    fake_labelbox_server.state.reset()
+    yield fake_labelbox_server
+    fake_labelbox_server.state.reset()

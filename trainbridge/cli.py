@@ -60,6 +60,36 @@ def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+
+    from eventlog.json_logs import use_json_logs
+    from eventlog.runner import run_until_signalled
+    from eventlog.settings import BrokerSettings, RelaySettings
+    from services.reporter.entrypoint import serve
+    from services.reporter.settings import ReporterSettings
+
+    reporter = ReporterSettings.from_env(environ)
+    if args.metrics_port is not None:
+        from dataclasses import replace
+
+        reporter = replace(reporter, metrics_port=args.metrics_port)
+    database = DatabaseSettings.from_env(environ)
+    broker = BrokerSettings.from_env(environ)
+    relay = RelaySettings.from_env(environ)
+    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    asyncio.run(run_until_signalled(lambda stop: serve(reporter, database, broker, relay, stop)))
+    return 0
+
+
+def _fake_labelbox(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from services.fake_labelbox.runner import serve
+
+    serve(host=args.host, port=args.port, api_key=args.api_key, auto_create=args.auto_create,
+          sample_model_runs=args.sample_model_run or ())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trainbridge",
@@ -87,6 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="The trainer. Pipelines come from the trainbridge.pipelines entry points.",
     )
     trainer.set_defaults(run=_trainer)
+    reporter = commands.add_parser(
+        "reporter",
+        help="deliver run status, metadata, exports and predictions to Labelbox",
+        description="The only component that calls Labelbox. Needs LABELBOX_API_KEY.",
+    )
+    reporter.add_argument("--metrics-port", type=int, default=None,
+                          help="port of /metrics (TRAINBRIDGE_REPORTER_METRICS_PORT, 9102; "
+                               "0 turns it off)")
+    reporter.set_defaults(run=_reporter)
+    fake = commands.add_parser(
+        "fake-labelbox",
+        help="serve a fake Labelbox GraphQL API for tests and demos (control API: /_fake)",
+        description="A stateful fake of the Labelbox API the SDK can be pointed at "
+                    "(labelbox.Client(endpoint='http://HOST:PORT/graphql')).",
+    )
+    fake.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    fake.add_argument("--port", type=int, default=8081, help="port to listen on (8081)")
+    fake.add_argument("--api-key", default=None, help="require this API key (default: any)")
+    fake.add_argument("--auto-create", action="store_true",
+                      help="serve unknown model run ids (with the sample rows) instead of 404")
+    fake.add_argument("--sample-model-run", action="append", metavar="ID",
+                      help="register a model run serving the sample text rows (repeatable)")
+    fake.set_defaults(run=_fake_labelbox)
     return parser
 
 

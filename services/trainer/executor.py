@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from services.trainer.artifacts import Artifact, join, write_artifact
+from eventlog.artifacts import Artifact, join, write_artifact
 from services.trainer.ndjson import prediction_lines, to_ndjson
 from services.trainer.pipeline import Evaluation, Example
 

@@ -6,9 +6,8 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from eventlog.settings import read_integer, read_number, read_setting
+from eventlog.settings import read_artifacts_url, read_integer, read_number
 from services.trainer.fetch import FetchLimits
 
 
@@ -36,9 +35,7 @@ class TrainerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> TrainerSettings:
-        artifacts = read_setting(environ, "TRAINBRIDGE_ARTIFACTS_URL") or "artifacts"
-        if "://" not in artifacts:
-            artifacts = Path(artifacts).resolve().as_uri()
+        artifacts = read_artifacts_url(environ)
         prefix = "TRAINBRIDGE_DEADLINE_SECONDS_"
         deadlines = {
             name[len(prefix):].lower(): _seconds(environ, name, 0)

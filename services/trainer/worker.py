@@ -16,8 +16,8 @@ import httpx
 
 from eventlog import NewEvent, StoreUnavailableError
 from eventlog.amqp import sleep_unless
+from eventlog.artifacts import join, read_artifact
 from eventlog.postgres import PostgresEventStore
-from services.trainer.artifacts import join, read_artifact
 from services.trainer.events import trainer_event, ui_message
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
 from services.trainer.export_rows import ExportFormatError, RowRef, read_rows

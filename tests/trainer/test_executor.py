@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.trainer.artifacts import read_artifact
+from eventlog.artifacts import read_artifact
 from services.trainer.executor import (
     ChildProcessExecutor,
     StageReport,

@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 
 from eventlog import NewEvent, event_metadata
+from eventlog.artifacts import write_artifact
 from eventlog.postgres import PostgresEventStore
-from services.trainer.artifacts import write_artifact
 from tests.conftest import BrokerNamespace
 from tests.integration.helpers import Probe, eventually
 from tests.trainer.test_training_flow import STREAM, export_lines

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from eventlog import NewEvent, RecordedEvent, event_metadata
+from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.postgres import PostgresEventStore
-from services.trainer.artifacts import read_artifact, write_artifact
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import make_handler
 from services.trainer.jobs import TrainingJobs

@@ -1,5 +1,6 @@
-"""The artifact store (fsspec: a local directory by default, object storage in production).
-Everything written is addressed by URI and checked by sha256."""
+"""The artifact store the trainer and the reporter share (fsspec: a local directory by
+default, object storage in production). Everything written is addressed by URI and checked
+by sha256. Only services whose extras bring fsspec import this module."""
 
 from __future__ import annotations
 

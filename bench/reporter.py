@@ -1,0 +1,236 @@
+"""Reporter benchmark (not a test): sustained Labelbox calls/s against the fake Labelbox
+(a separate `trainbridge fake-labelbox` process, no injected latency), in one run:
+
+- baseline: the same Labelbox calls a full run needs (status updates, export + poll + rows,
+  import find/create + poll + row statuses, COMPLETE), made straight through the SDK adapter
+  from ``--concurrency`` threads — no event log, ledger, audit, lock or rate limit;
+- Trainbridge: the reporter reconciling the same number of complete runs from PostgreSQL
+  (read stream, plan, ledger, advisory lock per run, one audit row per call, DataExported
+  appended), ``--concurrency`` runs at a time.
+
+Each side runs ``--rounds`` times, alternating; the best round counts. Prints calls/s, runs/s
+and the ratio. Uses TRAINBRIDGE_TEST_DATABASE_URL (or TRAINBRIDGE_DATABASE_URL); creates and
+drops its own database.
+
+    .venv/bin/python bench/reporter.py [--runs 60] [--concurrency 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from eventlog import NewEvent, event_metadata
+from eventlog.artifacts import read_artifact, write_artifact
+from eventlog.migrate import upgrade
+from eventlog.postgres import PostgresEventStore, create_pool
+from eventlog.settings import DEFAULT_DATABASE_URL, DatabaseSettings, asyncpg_dsn
+from services.fake_labelbox.control import FakeLabelboxControl
+from services.fake_labelbox.sample_rows import text_classification_rows
+from services.reporter.audit import PostgresAuditLog
+from services.reporter.calls import CallPolicy, LabelboxCalls
+from services.reporter.deliverer import Deliverer
+from services.reporter.ledger import Ledger
+from services.reporter.metrics import ReporterMetrics
+from services.reporter.reconciler import Reconciler
+from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
+from services.reporter.settings import ReporterSettings
+from services.trainer.ndjson import prediction_lines, to_ndjson
+from services.trainer.pipeline import Prediction
+
+API_KEY = "bench-key"
+ROWS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def database_url(name: str) -> str:
+    base = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL") or os.environ.get(
+        "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
+    return urlunsplit(urlsplit(asyncpg_dsn(base))._replace(path=f"/{name}"))
+
+
+def start_fake(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainbridge", "fake-labelbox", "--port", str(port),
+         "--api-key", API_KEY], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_fake/health", timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("the fake Labelbox did not start")
+
+
+def predictions_artifact(folder: Path, run: str) -> tuple[str, str]:
+    ids = [f"sample-dr-{n:04d}" for n in range(ROWS)]
+    lines = prediction_lines([Prediction(i, "positive", 0.8) for i in ids], "sentiment", run)
+    artifact = write_artifact(f"file://{folder}/{run}.ndjson", to_ndjson(lines))
+    return artifact.uri, artifact.sha256
+
+
+def stream_events(run: str, uri: str, sha256: str) -> list[NewEvent]:
+    def event(kind: str, data: dict[str, object], step: str = "") -> NewEvent:
+        return NewEvent(kind, {"attempt": 1, **data},
+                        event_metadata(producer="bench", correlation_id=run),
+                        event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{run}/{kind}/{step}"))
+
+    return [
+        event("TrainingRequested", {"modelRunId": run, "modelId": "model-1",
+                                    "modelType": "text_single_classification"}),
+        event("DataExportRequested", {"modelRunId": run}),
+        event("StageStarted", {"stage": "PREPARING_DATA", "metadata": {}}, "p"),
+        event("StageStarted", {"stage": "TRAINING_MODEL", "metadata": {}}, "t"),
+        event("PredictionsProduced", {"uri": uri, "sha256": sha256, "count": ROWS}),
+        event("TrainingCompleted", {"modelUri": "file:///m", "metadata": {"model_weights": "m"}}),
+    ]
+
+
+def baseline_run(port: SdkLabelbox, run: str, lines: list[dict[str, object]]) -> int:
+    """The Labelbox calls the reporter makes for one run, straight through the adapter."""
+    calls = 0
+
+    def call(result: object) -> object:
+        nonlocal calls
+        calls += 1
+        return result
+
+    call(port.update_status(run, "EXPORTING_DATA", {"attempt": "1"}, None))
+    task = str(call(port.start_export(run, f"bench-{run}")))
+    while call(port.export_status(task)) == "IN_PROGRESS":
+        pass
+    call(port.export_rows(task))
+    call(port.update_status(run, "PREPARING_DATA", {"stage": "PREPARING_DATA"}, None))
+    call(port.update_status(run, "TRAINING_MODEL", {"stage": "TRAINING_MODEL"}, None))
+    name = f"bench-{run}"
+    report = call(port.find_import(run, name))
+    if report is None:
+        report = call(port.create_import(run, name, lines))
+    while getattr(report, "state", "FINISHED") == "RUNNING":
+        report = call(port.find_import(run, name))
+    call(port.import_row_statuses(report))
+    call(port.update_status(run, "COMPLETE", {"model_weights": "m"}, None))
+    return calls
+
+
+async def measure_baseline(endpoint: str, runs: list[str], concurrency: int,
+                           folder: Path) -> tuple[float, float]:
+    port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0))
+    uri, sha256 = predictions_artifact(folder, "baseline")
+    lines = [json.loads(x) for x in read_artifact(uri, sha256).splitlines()]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as threads:
+        calls = sum(threads.map(lambda r: baseline_run(port, r, lines), runs))
+    elapsed = time.perf_counter() - started
+    return calls / elapsed, len(runs) / elapsed
+
+
+async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency: int,
+                           folder: Path) -> tuple[float, float]:
+    settings = ReporterSettings(
+        api_key=API_KEY, artifacts_url=f"file://{folder}/artifacts", endpoint=endpoint,
+        reporter_id="bench", call_timeout=30.0, concurrency=concurrency,
+        policy=CallPolicy(calls_per_second=100_000, threads=2 * concurrency),
+        export_poll_interval=0.0001, import_poll_interval=0.0001, metrics_port=0)
+    pool = await create_pool(DatabaseSettings(url=url, pool_size=2 * concurrency + 4))
+    try:
+        store = PostgresEventStore(pool)
+        for run in runs:
+            uri, sha256 = predictions_artifact(folder, run)
+            await store.append(f"model_run-{run}", stream_events(run, uri, sha256))
+        calls = LabelboxCalls(PostgresAuditLog(pool, "bench"), settings.policy,
+                              ReporterMetrics())
+        port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0))
+        reconciler = Reconciler(store, Ledger(pool), Deliverer(port, calls, store, settings),
+                                ReporterMetrics(), concurrency=concurrency)
+        started = time.perf_counter()
+        await asyncio.gather(*(reconciler.reconcile(f"model_run-{r}", "bench") for r in runs))
+        elapsed = time.perf_counter() - started
+        calls.close()
+        made: int = await pool.fetchval(
+            "SELECT count(*) FROM labelbox_calls WHERE model_run_id = ANY($1::text[])", runs)
+        complete: int = await pool.fetchval(
+            "SELECT count(*) FROM reporter_deliveries WHERE delivery_key = "
+            "'attempt-1/status/COMPLETE' AND model_run_id = ANY($1::text[])", runs)
+        if complete != len(runs):
+            raise SystemExit(f"only {complete} of {len(runs)} runs reached COMPLETE")
+        return made / elapsed, len(runs) / elapsed
+    finally:
+        await pool.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    name = f"tb_bench_reporter_{os.getpid()}"
+    admin = await asyncpg.connect(database_url("postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url(name)
+    await asyncio.to_thread(upgrade, url)
+    fake_port = free_port()
+    fake = start_fake(fake_port)
+    endpoint = f"http://127.0.0.1:{fake_port}/graphql"
+    control = FakeLabelboxControl(endpoint)
+    best: dict[str, tuple[float, float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            for round_number in range(args.rounds):
+                for side in ("baseline", "reporter"):
+                    runs = [f"{side}-{round_number}-{n}" for n in range(args.runs)]
+                    control.reset()
+                    for run in runs:
+                        control.add_model_run(run, data_rows=text_classification_rows(
+                            "model-1", run, count=ROWS))
+                    if side == "baseline":
+                        result = await measure_baseline(endpoint, runs, args.concurrency,
+                                                        folder)
+                    else:
+                        result = await measure_reporter(url, endpoint, runs, args.concurrency,
+                                                        folder)
+                    print(f"round {round_number + 1} {side:9s}: {result[0]:8.1f} calls/s "
+                          f"{result[1]:6.2f} runs/s")
+                    if result[0] > best.get(side, (0.0, 0.0))[0]:
+                        best[side] = result
+    finally:
+        control.close()
+        fake.terminate()
+        fake.wait()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    base, ours = best["baseline"], best["reporter"]
+    print(f"\nbest of {args.rounds} rounds, {args.runs} runs, {args.concurrency} at a time:")
+    print(f"  SDK calls straight from {args.concurrency} threads: {base[0]:8.1f} calls/s "
+          f"({base[1]:.2f} runs/s)")
+    print(f"  reporter (ledger, lock, audit, events):     {ours[0]:8.1f} calls/s "
+          f"({ours[1]:.2f} runs/s)")
+    print(f"  ratio: {ours[0] / base[0]:.2f}x calls/s, {ours[1] / base[1]:.2f}x runs/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,90 @@
+"""The audit log: one append-only row per attempted Labelbox call (``labelbox_calls``).
+
+A row is written when its call ends, whatever the outcome. Requests are summarised (no API
+key, no file contents: sizes, names, counts and digests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+
+from eventlog.postgres import translated_errors
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Why a call is made: for which run, delivery and event."""
+
+    model_run_id: str
+    stream_id: str
+    action: str
+    cause_event_id: UUID | None = None
+    delivery_key: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    context: CallContext
+    sdk_method: str
+    request: Mapping[str, Any]
+    attempt: int
+    started_at: datetime
+    ended_at: datetime
+    outcome: str
+    response: Mapping[str, Any] | None = None
+    error_type: str | None = None
+    error: str | None = None
+    labelbox_ids: Mapping[str, str] = field(default_factory=dict)
+    """``import_id`` and/or ``export_task_id`` when the call involved one."""
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds() * 1000
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None: ...
+
+
+_INSERT = """
+INSERT INTO labelbox_calls (
+    model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request,
+    response, attempt, started_at, ended_at, duration_ms, outcome, error_type, error,
+    import_id, export_task_id, correlation_id, reporter_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+"""
+
+
+class PostgresAuditLog:
+    def __init__(self, pool: asyncpg.Pool, reporter_id: str) -> None:
+        self._pool = pool
+        self._reporter_id = reporter_id
+
+    async def record(self, entry: AuditEntry) -> None:
+        c = entry.context
+        args = (
+            c.model_run_id, c.stream_id, c.cause_event_id, c.delivery_key, c.action,
+            entry.sdk_method, dict(entry.request),
+            dict(entry.response) if entry.response is not None else None,
+            entry.attempt, entry.started_at, entry.ended_at, entry.duration_ms, entry.outcome,
+            entry.error_type, entry.error, entry.labelbox_ids.get("import_id"),
+            entry.labelbox_ids.get("export_task_id"), c.correlation_id, self._reporter_id,
+        )
+        async with translated_errors(self._pool), self._pool.acquire() as connection:
+            await connection.execute(_INSERT, *args)
+
+
+class InMemoryAuditLog:
+    """For unit tests: keeps the entries it was given."""
+
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)

@@ -1,0 +1,163 @@
+"""Making Labelbox calls: in worker threads (the SDK is synchronous), under a client-side
+rate limit, retried with exponential backoff and jitter when the failure is transient, and
+every attempt audited (:mod:`services.reporter.audit`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from services.reporter.audit import AuditEntry, AuditLog, CallContext
+from services.reporter.faults import Outcome, classify
+from services.reporter.metrics import ReporterMetrics
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    calls_per_second: float = 20.0
+    max_attempts: int = 10
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    threads: int = 16
+
+
+class CallFailedError(Exception):
+    """A Labelbox call that will not succeed by being repeated now: a permanent error, or
+    retries exhausted. The delivery is parked for an operator."""
+
+    def __init__(self, sdk_method: str, cause: BaseException, *, attempts: int,
+                 permanent: bool) -> None:
+        self.sdk_method = sdk_method
+        self.cause = cause
+        self.attempts = attempts
+        self.permanent = permanent
+        how = "permanent error" if permanent else f"gave up after {attempts} attempts"
+        super().__init__(f"{sdk_method}: {how}: {type(cause).__name__}: {cause}")
+
+
+class RetryableCallError(Exception):
+    def __init__(self, sdk_method: str, cause: BaseException) -> None:
+        self.sdk_method = sdk_method
+        self.cause = cause
+        super().__init__(f"{sdk_method}: {type(cause).__name__}: {cause}")
+
+
+def _limiter(calls_per_second: float) -> AsyncLimiter:
+    if calls_per_second >= 1:
+        return AsyncLimiter(calls_per_second, 1.0)
+    return AsyncLimiter(1, 1.0 / calls_per_second)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LabelboxCalls:
+    def __init__(self, audit: AuditLog, policy: CallPolicy, metrics: ReporterMetrics) -> None:
+        self._audit = audit
+        self._policy = policy
+        self._metrics = metrics
+        self._limiter = _limiter(policy.calls_per_second)
+        self._threads = ThreadPoolExecutor(max_workers=policy.threads,
+                                           thread_name_prefix="labelbox")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def retrying(self) -> AsyncRetrying:
+        """Attempts of a unit that may be repeated after a transient failure."""
+        policy = self._policy
+        return AsyncRetrying(
+            stop=stop_after_attempt(policy.max_attempts),
+            wait=wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max,
+                                         jitter=policy.backoff_initial),
+            retry=retry_if_exception_type(RetryableCallError),
+            reraise=True,
+        )
+
+    async def call(
+        self,
+        context: CallContext,
+        sdk_method: str,
+        function: Callable[[], T],
+        *,
+        request: Mapping[str, Any],
+        describe: Callable[[T], tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
+        ids: Mapping[str, str] | None = None,
+    ) -> T:
+        """``function`` (one SDK call), retried while its failure is transient.
+        Raises ``CallFailedError`` when it cannot succeed now."""
+        try:
+            async for attempt in self.retrying():
+                with attempt:
+                    return await self.once(context, sdk_method, function, request=request,
+                                           attempt=attempt.retry_state.attempt_number,
+                                           describe=describe, ids=ids)
+        except RetryableCallError as exc:
+            raise CallFailedError(sdk_method, exc.cause, attempts=self._policy.max_attempts,
+                                  permanent=False) from exc.cause
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def gave_up(self, exc: RetryableCallError) -> CallFailedError:
+        return CallFailedError(exc.sdk_method, exc.cause, attempts=self._policy.max_attempts,
+                               permanent=False)
+
+    async def once(
+        self,
+        context: CallContext,
+        sdk_method: str,
+        function: Callable[[], T],
+        *,
+        request: Mapping[str, Any],
+        attempt: int,
+        describe: Callable[[T], tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
+        ids: Mapping[str, str] | None = None,
+    ) -> T:
+        """One attempt, audited. Raises ``RetryableCallError`` for a transient failure and
+        ``CallFailedError`` for a permanent one."""
+        async with self._limiter:
+            started = _now()
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(self._threads, function)
+            except Exception as exc:
+                ended = _now()
+                outcome = classify(exc)
+                await self._record(AuditEntry(
+                    context, sdk_method, request, attempt, started, ended, outcome.value,
+                    error_type=type(exc).__name__, error=str(exc)[:2000],
+                    labelbox_ids=ids or {}))
+                logger.warning("labelbox %s for %s (attempt %d): %s: %s", sdk_method,
+                               context.model_run_id, attempt, type(exc).__name__, exc)
+                if outcome is Outcome.RETRYABLE:
+                    raise RetryableCallError(sdk_method, exc) from exc
+                raise CallFailedError(sdk_method, exc, attempts=attempt,
+                                      permanent=True) from exc
+            ended = _now()
+            response, found_ids = describe(result) if describe else (None, {})
+            await self._record(AuditEntry(
+                context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
+                response=response, labelbox_ids={**(ids or {}), **found_ids}))
+            return result
+
+    async def _record(self, entry: AuditEntry) -> None:
+        self._metrics.calls.labels(entry.context.action, entry.sdk_method, entry.outcome).inc()
+        self._metrics.call_seconds.labels(entry.sdk_method).observe(entry.duration_ms / 1000)
+        await self._audit.record(entry)

@@ -1,0 +1,266 @@
+"""Carrying out one planned delivery against Labelbox (through the port, via
+:class:`~services.reporter.calls.LabelboxCalls`): a status update, an export, a predictions
+import, or the final ``COMPLETE``. Returns what the ledger records; a call that cannot
+succeed now parks the delivery instead of raising."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlog import EventStore
+from eventlog.artifacts import join, read_artifact, write_artifact
+from services.reporter.audit import CallContext
+from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
+from services.reporter.events import import_name, reporter_event
+from services.reporter.labelbox_port import ImportReport, LabelboxPort
+from services.reporter.ledger import DELIVERED, PARKED, LedgerEntry
+from services.reporter.plan import Delivery, RunPlan, as_metadata, ui_message
+from services.reporter.settings import ReporterSettings
+
+logger = logging.getLogger(__name__)
+
+MAX_ROW_ERRORS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    state: str
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _summary(rows: list[dict[str, Any]], model_id: str | None,
+             model_run_id: str) -> dict[str, Any]:
+    """Row, label and split counts of an export, for the ``DataExported`` event."""
+    labels = 0
+    splits: Counter[str] = Counter()
+    for row in rows:
+        experiments = row.get("experiments") or {}
+        candidates = [experiments[model_id]] if model_id in experiments else experiments.values()
+        run: Mapping[str, Any] = {}
+        for experiment in candidates:
+            run = ((experiment or {}).get("runs") or {}).get(model_run_id) or run
+        labels += len(run.get("labels") or [])
+        splits[str(run.get("split") or "unassigned")] += 1
+    return {"rows": len(rows), "labels": labels, "splits": dict(sorted(splits.items()))}
+
+
+def _ndjson(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(row, separators=(",", ":")).encode() + b"\n" for row in rows)
+
+
+def _read_lines(uri: str, sha256: str) -> list[dict[str, Any]]:
+    raw = read_artifact(uri, sha256)
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def _import_response(report: ImportReport | None) -> tuple[dict[str, Any], dict[str, str]]:
+    if report is None:
+        return {"found": False}, {}
+    return ({"id": report.import_id, "state": report.state, "progress": report.progress},
+            {"import_id": report.import_id})
+
+
+class Deliverer:
+    def __init__(self, port: LabelboxPort, calls: LabelboxCalls, store: EventStore,
+                 settings: ReporterSettings) -> None:
+        self._port = port
+        self._calls = calls
+        self._store = store
+        self._settings = settings
+
+    async def deliver(self, delivery: Delivery, plan: RunPlan,
+                      ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
+        context = CallContext(
+            model_run_id=plan.model_run_id, stream_id=plan.stream_id, action=delivery.action,
+            cause_event_id=delivery.cause.event_id, delivery_key=delivery.key,
+            correlation_id=plan.correlation_id,
+        )
+        try:
+            if delivery.action == "export":
+                return await self._export(delivery, plan, context)
+            if delivery.action == "predictions":
+                return await self._predictions(delivery, plan, context)
+            if delivery.action == "complete":
+                return await self._complete(delivery, plan, context, ledger)
+            return await self._status(delivery, plan, context, delivery.metadata)
+        except CallFailedError as exc:
+            logger.error("%s: %s parked: %s", plan.stream_id, delivery.key, exc)
+            return DeliveryOutcome(PARKED, {"permanent": exc.permanent,
+                                            "attempts": exc.attempts}, str(exc))
+
+    async def _status(self, delivery: Delivery, plan: RunPlan, context: CallContext,
+                      metadata: Mapping[str, str]) -> DeliveryOutcome:
+        status = delivery.status or "TRAINING_MODEL"
+        await self._calls.call(
+            context, "ModelRun.update_status",
+            lambda: self._port.update_status(plan.model_run_id, status, metadata,
+                                             delivery.error_message),
+            request={"modelRunId": plan.model_run_id, "status": status,
+                     "metadata": dict(metadata), "errorMessage": delivery.error_message},
+        )
+        return DeliveryOutcome(DELIVERED, {"status": status})
+
+    async def _complete(self, delivery: Delivery, plan: RunPlan, context: CallContext,
+                        ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
+        predictions = ledger.get(f"attempt-{plan.attempt}/predictions")
+        extra: dict[str, Any] = {}
+        if predictions is not None:
+            result = predictions.result
+            extra = {
+                "predictions_import_id": result.get("importId"),
+                "predictions_import_name": result.get("name"),
+                "predictions_import_state": result.get("state"),
+                "predictions_rows": result.get("rows"),
+                "predictions_row_errors": result.get("failedRows"),
+            }
+            if result.get("rowErrors"):
+                extra["predictions_first_row_error"] = json.dumps(result["rowErrors"][0])
+        return await self._status(delivery, plan, context,
+                                  {**delivery.metadata, **as_metadata(extra)})
+
+    async def _fail_run(self, delivery: Delivery, plan: RunPlan, stage: str,
+                        message: str) -> None:
+        await self._store.append(plan.stream_id, [reporter_event(
+            "TrainingFailed",
+            {"stage": stage, "message": ui_message(message), "detail": message,
+             "retryable": True},
+            stream_id=plan.stream_id, attempt=plan.attempt,
+            correlation_id=plan.correlation_id, causation_id=delivery.cause.event_id,
+        )])
+
+    async def _export(self, delivery: Delivery, plan: RunPlan,
+                      context: CallContext) -> DeliveryOutcome:
+        settings = self._settings
+        task_name = f"trainbridge-{plan.model_run_id}-attempt-{plan.attempt}"
+        task_id = await self._calls.call(
+            context, "ModelRun.export",
+            lambda: self._port.start_export(plan.model_run_id, task_name),
+            request={"modelRunId": plan.model_run_id, "taskName": task_name},
+            describe=lambda t: ({"taskId": t}, {"export_task_id": t}),
+        )
+        ids = {"export_task_id": task_id}
+        deadline = time.monotonic() + settings.export_timeout
+        while True:
+            status = await self._calls.call(
+                context, "ExportTask.get_task", lambda: self._port.export_status(task_id),
+                request={"taskId": task_id}, ids=ids, describe=lambda s: ({"status": s}, {}),
+            )
+            if status != "IN_PROGRESS" or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(settings.export_poll_interval)
+        if status != "COMPLETE":
+            why = ("did not finish within " f"{settings.export_timeout:g} s"
+                   if status == "IN_PROGRESS" else f"ended {status}")
+            await self._fail_run(delivery, plan, "EXPORTING_DATA",
+                                 f"Labelbox could not export the model run's data (export "
+                                 f"task {task_id} {why})")
+            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "status": status})
+        rows = await self._calls.call(
+            context, "ExportTask.get_buffered_stream", lambda: self._port.export_rows(task_id),
+            request={"taskId": task_id, "streamType": "RESULT"}, ids=ids,
+            describe=lambda r: ({"rows": len(r)}, {}),
+        )
+        uri = join(settings.artifacts_url, plan.stream_id, f"attempt-{plan.attempt}",
+                   "export.ndjson")
+        artifact = await asyncio.to_thread(write_artifact, uri, _ndjson(rows))
+        summary = _summary(rows, plan.model_id, plan.model_run_id)
+        await self._store.append(plan.stream_id, [reporter_event(
+            "DataExported",
+            {"uri": artifact.uri, "sha256": artifact.sha256, "bytes": artifact.size,
+             "exportTaskId": task_id, **summary},
+            stream_id=plan.stream_id, attempt=plan.attempt,
+            correlation_id=plan.correlation_id, causation_id=delivery.cause.event_id,
+        )])
+        return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "uri": artifact.uri,
+                                           "sha256": artifact.sha256, **summary})
+
+    async def _find_or_create(self, context: CallContext, plan: RunPlan, name: str,
+                              lines: list[dict[str, Any]], request: dict[str, Any]
+                              ) -> ImportReport:
+        """Find the import by (modelRunId, name) before creating it, on every attempt: a
+        create whose answer was lost may have happened. So it is never created twice."""
+        try:
+            async for attempt in self._calls.retrying():
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    found = await self._calls.once(
+                        context, "MEAPredictionImport.from_name",
+                        lambda: self._port.find_import(plan.model_run_id, name),
+                        request={"modelRunId": plan.model_run_id, "name": name},
+                        attempt=number, describe=_import_response,
+                    )
+                    if found is not None:
+                        return found
+                    return await self._calls.once(
+                        context, "ModelRun.add_predictions",
+                        lambda: self._port.create_import(plan.model_run_id, name, lines),
+                        request=request, attempt=number, describe=_import_response,
+                    )
+        except RetryableCallError as exc:
+            raise self._calls.gave_up(exc) from exc.cause
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _predictions(self, delivery: Delivery, plan: RunPlan,
+                           context: CallContext) -> DeliveryOutcome:
+        settings = self._settings
+        data = delivery.cause.data
+        uri, sha256 = str(data["uri"]), str(data["sha256"])
+        name = import_name(plan.model_run_id, plan.attempt, delivery.cause.event_id)
+        lines = await asyncio.to_thread(_read_lines, uri, sha256)
+        request = {"modelRunId": plan.model_run_id, "name": name, "uri": uri,
+                   "sha256": sha256, "lines": len(lines)}
+        report = await self._find_or_create(context, plan, name, lines, request)
+        ids = {"import_id": report.import_id}
+        deadline = time.monotonic() + settings.import_timeout
+        while report.state == "RUNNING":
+            if time.monotonic() >= deadline:
+                raise CallFailedError(
+                    "MEAPredictionImport.from_name",
+                    TimeoutError(f"import {report.import_id} still RUNNING after "
+                                 f"{settings.import_timeout:g} s"), attempts=1, permanent=False)
+            await asyncio.sleep(settings.import_poll_interval)
+            polled = await self._calls.call(
+                context, "MEAPredictionImport.from_name",
+                lambda: self._port.find_import(plan.model_run_id, name),
+                request={"modelRunId": plan.model_run_id, "name": name}, ids=ids,
+                describe=_import_response,
+            )
+            if polled is None:
+                raise CallFailedError("MEAPredictionImport.from_name",
+                                      LookupError(f"import {name} vanished"), attempts=1,
+                                      permanent=True)
+            report = polled
+        result: dict[str, Any] = {"importId": report.import_id, "name": name,
+                                  "state": report.state, "rows": len(lines)}
+        if report.state == "FINISHED":
+            statuses = await self._calls.call(
+                context, "MEAPredictionImport.statuses",
+                lambda: self._port.import_row_statuses(report),
+                request={"modelRunId": plan.model_run_id, "name": name,
+                         "statusFileUrl": report.status_file_url}, ids=ids,
+                describe=lambda s: (_row_outcomes(s), {}),
+            )
+            result.update(_row_outcomes(statuses))
+        else:
+            await self._fail_run(delivery, plan, "UPLOADING_PREDICTIONS",
+                                 f"Labelbox failed the predictions import {name} "
+                                 f"({report.import_id}): state {report.state}")
+        return DeliveryOutcome(DELIVERED, result)
+
+
+def _row_outcomes(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    failed = [s for s in statuses if str(s.get("status", "")).upper() != "SUCCESS"]
+    return {
+        "succeededRows": len(statuses) - len(failed),
+        "failedRows": len(failed),
+        "rowErrors": [{"dataRow": (s.get("dataRow") or {}).get("id"),
+                       "errors": s.get("errors")} for s in failed[:MAX_ROW_ERRORS_KEPT]],
+    }

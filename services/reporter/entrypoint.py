@@ -1,0 +1,98 @@
+"""``trainbridge reporter``: the only process that holds the Labelbox API key. It consumes
+the run events as wake-ups, reconciles each model run against its ledger, sweeps the log as
+a backstop, relays its own events, and serves ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from prometheus_client import start_http_server
+
+from eventlog import RecordedEvent
+from eventlog.amqp import sleep_unless
+from eventlog.consumer import EventConsumer, Subscription
+from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
+from eventlog.relay import OutboxRelay
+from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
+from services.reporter.audit import PostgresAuditLog
+from services.reporter.calls import LabelboxCalls
+from services.reporter.deliverer import Deliverer
+from services.reporter.labelbox_port import LabelboxPort
+from services.reporter.ledger import Ledger
+from services.reporter.metrics import ReporterMetrics
+from services.reporter.reconciler import Reconciler
+from services.reporter.settings import ReporterSettings
+from services.reporter.sweeper import Sweeper
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBED = ("DataExportRequested", "StageStarted", "ModelEvaluated", "PredictionsProduced",
+              "TrainingCompleted", "TrainingFailed")
+
+
+def sdk_port(settings: ReporterSettings) -> LabelboxPort:
+    # Imported here: `import labelbox` costs ~0.4 s and ~600 modules.
+    from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
+
+    return SdkLabelbox(single_attempt_client(settings.api_key, settings.endpoint,
+                                             settings.call_timeout), settings.call_timeout)
+
+
+async def _watch_backlog(outbox: PostgresOutbox, metrics: ReporterMetrics,
+                         stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            metrics.relay_backlog.set(await outbox.backlog())
+        except Exception as exc:
+            logger.warning("outbox backlog unavailable: %s", exc)
+        await sleep_unless(stop, 15.0)
+
+
+async def serve(
+    reporter: ReporterSettings,
+    database: DatabaseSettings,
+    broker: BrokerSettings,
+    relay_settings: RelaySettings,
+    stop: asyncio.Event,
+    port: LabelboxPort | None = None,
+) -> None:
+    # Each run being reconciled holds one connection for its lock and uses another.
+    pool_size = max(database.pool_size, 2 * reporter.concurrency + 4)
+    pool = await create_pool(replace(database, pool_size=pool_size))
+    metrics = ReporterMetrics()
+    calls = LabelboxCalls(PostgresAuditLog(pool, reporter.reporter_id), reporter.policy,
+                          metrics)
+    http = None
+    try:
+        store = PostgresEventStore(pool)
+        outbox = PostgresOutbox(pool)
+        relay = OutboxRelay(outbox, broker, relay_settings)
+        store.on_commit(relay.wake)
+        ledger = Ledger(pool)
+        deliverer = Deliverer(port or sdk_port(reporter), calls, store, reporter)
+        reconciler = Reconciler(store, ledger, deliverer, metrics,
+                                concurrency=reporter.concurrency)
+
+        async def wake_up(event: RecordedEvent) -> None:
+            await reconciler.reconcile(event.stream_id, "message")
+
+        consumer = EventConsumer(store, broker,
+                                 Subscription("reporter", SUBSCRIBED, wake_up=wake_up))
+        if reporter.metrics_port:
+            http, _ = start_http_server(reporter.metrics_port, reporter.metrics_host,
+                                        registry=metrics.registry)
+            logger.info("reporter metrics on %s:%d/metrics", reporter.metrics_host,
+                        reporter.metrics_port)
+        sweeper = Sweeper(store, ledger, reconciler, metrics)
+        logger.info("reporter %s delivering to %s", reporter.reporter_id, reporter.endpoint)
+        await asyncio.gather(
+            consumer.run(stop), relay.run(stop), sweeper.run(stop, reporter.sweep_interval),
+            _watch_backlog(outbox, metrics, stop),
+        )
+    finally:
+        if http is not None:
+            http.shutdown()
+        calls.close()
+        await pool.close()

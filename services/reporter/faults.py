@@ -1,0 +1,66 @@
+"""Which Labelbox failures are worth retrying.
+
+Retried: 5xx, timeouts, network errors and 429 (the SDK never retries 429 itself), and an
+unrecognised ``LabelboxError`` (e.g. a proxy's HTML error page the SDK cannot parse).
+Permanent: authentication, authorization, validation, not found, a request the SDK refused
+before sending it (``ValueError``/``TypeError``), and any other exception (a bug here).
+Classification works on the SDK's exception types only, so the adapter stays thin."""
+
+from __future__ import annotations
+
+import enum
+
+import requests
+from google.api_core.exceptions import RetryError
+from lbox import exceptions as lbox
+
+_PERMANENT: tuple[type[BaseException], ...] = (
+    lbox.AuthenticationError,
+    lbox.AuthorizationError,
+    lbox.ResourceNotFoundError,
+    lbox.InvalidQueryError,
+    lbox.ValidationFailedError,
+    lbox.MalformedQueryException,
+    lbox.InvalidAttributeError,
+    lbox.ResourceConflict,
+    lbox.MALValidationError,
+    lbox.UnprocessableEntityError,
+    lbox.OperationNotAllowedException,
+    lbox.OperationNotSupportedException,
+    lbox.UuidError,
+    lbox.ConfidenceNotSupportedException,
+    lbox.CustomMetricsNotSupportedException,
+)
+
+_RETRYABLE: tuple[type[BaseException], ...] = (
+    lbox.InternalServerError,
+    lbox.TimeoutError,
+    lbox.NetworkError,
+    lbox.ApiLimitError,
+    lbox.ProcessingWaitTimeout,
+    RetryError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    RETRYABLE = "retryable_error"
+    PERMANENT = "permanent_error"
+
+
+def classify(exc: BaseException) -> Outcome:
+    if isinstance(exc, _PERMANENT):
+        return Outcome.PERMANENT
+    if isinstance(exc, _RETRYABLE):
+        return Outcome.RETRYABLE
+    if isinstance(exc, requests.exceptions.HTTPError):
+        status = exc.response.status_code if exc.response is not None else 0
+        return Outcome.RETRYABLE if status == 429 or status >= 500 else Outcome.PERMANENT
+    if isinstance(exc, lbox.LabelboxError):
+        return Outcome.RETRYABLE
+    return Outcome.PERMANENT

@@ -1,0 +1,43 @@
+"""Prometheus metrics of one reporter process (its own registry: nothing global at import)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class ReporterMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.calls = Counter(
+            "trainbridge_reporter_labelbox_calls", "Labelbox SDK calls by action and outcome",
+            ["action", "sdk_method", "outcome"], registry=self.registry,
+        )
+        self.call_seconds = Histogram(
+            "trainbridge_reporter_labelbox_call_seconds", "Duration of one Labelbox SDK call",
+            ["sdk_method"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.deliveries = Counter(
+            "trainbridge_reporter_deliveries", "Deliveries finished, by action and result",
+            ["action", "result"], registry=self.registry,
+        )
+        self.parked = Gauge(
+            "trainbridge_reporter_parked_deliveries",
+            "Deliveries waiting for an operator (as of the last check)", registry=self.registry,
+        )
+        self.reconcile_lag = Histogram(
+            "trainbridge_reporter_reconcile_lag_seconds",
+            "From an event being recorded to its delivery to Labelbox", registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+        self.reconciles = Counter(
+            "trainbridge_reporter_reconciles", "Reconciliations of a model run, by trigger",
+            ["trigger"], registry=self.registry,
+        )
+        self.relay_backlog = Gauge(
+            "trainbridge_outbox_backlog", "Events not yet confirmed by RabbitMQ",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

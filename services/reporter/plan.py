@@ -1,0 +1,171 @@
+"""What Labelbox must show for a model run, worked out from its stream alone (no I/O).
+
+The reporter reconciles: it reads ``model_run-<id>``, plans the deliveries below, and
+delivers those its ledger does not hold yet, in this order. Duplicated, redelivered or
+out-of-order messages therefore change nothing. Rules:
+
+- only the latest attempt is delivered (an attempt superseded by a retry is history);
+- a status never goes backwards within an attempt, and nothing follows its terminal status;
+- ``COMPLETE`` comes after the predictions delivery (which waits for the import to finish),
+  and is replaced by ``FAILED`` when the attempt has a ``TrainingFailed`` event (the
+  reporter appends one when Labelbox fails the predictions import itself).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eventlog import RecordedEvent
+
+STREAM_PREFIX = "model_run-"
+STATUS_RANK = {"EXPORTING_DATA": 1, "PREPARING_DATA": 2, "TRAINING_MODEL": 3,
+               "COMPLETE": 4, "FAILED": 4}
+TERMINAL = ("COMPLETE", "FAILED")
+MAX_UI_MESSAGE = 255
+
+Action = Literal["status", "export", "predictions", "complete"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One thing Labelbox must be told (or asked), identified by ``key`` within its run."""
+
+    key: str
+    action: Action
+    attempt: int
+    cause: RecordedEvent
+    status: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    stream_id: str
+    model_run_id: str
+    model_id: str | None
+    attempt: int
+    correlation_id: str | None
+    deliveries: tuple[Delivery, ...]
+
+
+def model_run_id_of(stream_id: str) -> str:
+    return stream_id.removeprefix(STREAM_PREFIX)
+
+
+def attempt_of(event: RecordedEvent) -> int:
+    value = event.data.get("attempt", 1)
+    return value if isinstance(value, int) else int(str(value))
+
+
+def as_metadata(values: Mapping[str, Any]) -> dict[str, str]:
+    """Labelbox types training metadata as ``Dict[str, str]``: send strings only."""
+    metadata = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            metadata[str(key)] = value
+        elif isinstance(value, bool | int | float):
+            metadata[str(key)] = str(value)
+        else:
+            metadata[str(key)] = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return metadata
+
+
+def ui_message(text: str) -> str:
+    """One line of at most 255 characters (what Labelbox's UI shows)."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"
+
+
+def _metrics_metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    metrics = data.get("metrics") or {}
+    values: dict[str, Any] = {}
+    for name in ("accuracy", "macro_f1"):
+        if isinstance(metrics.get(name), int | float):
+            values[name] = f"{metrics[name]:.4f}"
+    values["evaluated_split"] = metrics.get("evaluated_split")
+    values["evaluated_rows"] = metrics.get("evaluated_rows")
+    values["confusion"] = metrics.get("confusion")
+    values["metrics_uri"] = data.get("metricsUri")
+    values["metrics_sha256"] = data.get("metricsSha256")
+    return as_metadata(values)
+
+
+class _Planner:
+    def __init__(self, attempt: int) -> None:
+        self.attempt = attempt
+        self.status: str | None = None
+        self.deliveries: list[Delivery] = []
+
+    def add(self, key: str, action: Action, cause: RecordedEvent, **fields: Any) -> None:
+        self.deliveries.append(
+            Delivery(f"attempt-{self.attempt}/{key}", action, self.attempt, cause, **fields)
+        )
+
+    def add_status(self, key: str, wanted: str, cause: RecordedEvent,
+                   metadata: dict[str, str]) -> None:
+        # Never backwards: a later stage that maps to an earlier status reports its metadata
+        # under the status already shown.
+        status = wanted
+        if self.status is not None and STATUS_RANK[self.status] > STATUS_RANK[wanted]:
+            status = self.status
+        self.status = status
+        self.add(key, "status", cause, status=status, metadata=metadata)
+
+
+def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
+    """The deliveries for the latest attempt of the run ``events`` (one stream) records, or
+    ``None`` when no training was requested in it."""
+    requests = [e for e in events if e.event_type == "TrainingRequested"]
+    if not requests:
+        return None
+    attempt = max(attempt_of(e) for e in requests)
+    request = next(e for e in requests if attempt_of(e) == attempt)
+    ours = [e for e in events if attempt_of(e) == attempt]
+    failed = next((e for e in ours if e.event_type == "TrainingFailed"), None)
+    planner = _Planner(attempt)
+    for event in ours:
+        data = event.data
+        kind = event.event_type
+        if kind == "DataExportRequested":
+            planner.add_status("status/EXPORTING_DATA", "EXPORTING_DATA", event,
+                               as_metadata({"attempt": attempt}))
+            if failed is None:  # exporting for an attempt that already failed is pointless
+                planner.add("export", "export", event)
+        elif kind == "StageStarted":
+            stage = str(data.get("stage", ""))
+            wanted = stage if stage in ("PREPARING_DATA", "TRAINING_MODEL") else (
+                planner.status or "PREPARING_DATA")
+            planner.add_status(f"stage/{stage}", wanted, event,
+                               as_metadata({"stage": stage, **(data.get("metadata") or {})}))
+        elif kind == "ModelEvaluated":
+            planner.add_status("metrics", planner.status or "TRAINING_MODEL", event,
+                               _metrics_metadata(data))
+        elif kind == "PredictionsProduced" and failed is None:
+            planner.add("predictions", "predictions", event)
+        elif kind == "TrainingCompleted" and failed is None:
+            metadata = as_metadata({**(data.get("metadata") or {}),
+                                    "model_uri": data.get("modelUri"),
+                                    "model_sha256": data.get("modelSha256")})
+            planner.add("status/COMPLETE", "complete", event, status="COMPLETE",
+                        metadata=metadata)
+            break
+        elif kind == "TrainingFailed":
+            message = ui_message(str(data.get("message") or "Training failed"))
+            planner.add("status/FAILED", "status", event, status="FAILED",
+                        metadata=as_metadata({"failed_stage": data.get("stage")}),
+                        error_message=message)
+            break
+    return RunPlan(
+        stream_id=request.stream_id,
+        model_run_id=str(request.data.get("modelRunId") or model_run_id_of(request.stream_id)),
+        model_id=request.data.get("modelId"),
+        attempt=attempt,
+        correlation_id=request.correlation_id,
+        deliveries=tuple(planner.deliveries),
+    )

@@ -1,0 +1,71 @@
+"""Reconciling one model run: read its stream, plan what Labelbox must show, and deliver
+what the ledger does not hold yet, in order. A message is only a wake-up, so duplicates,
+redeliveries and reordering change nothing. One run is reconciled by one reporter at a time
+(an advisory lock across replicas); different runs in parallel, at most ``concurrency``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from eventlog import EventStore, json_logs
+from services.reporter.deliverer import Deliverer
+from services.reporter.ledger import DELIVERED, PARKED, Ledger
+from services.reporter.metrics import ReporterMetrics
+from services.reporter.plan import STREAM_PREFIX, Delivery, model_run_id_of, plan_run
+
+logger = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, store: EventStore, ledger: Ledger, deliverer: Deliverer,
+                 metrics: ReporterMetrics, *, concurrency: int) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._deliverer = deliverer
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def reconcile(self, stream_id: str, trigger: str = "message") -> None:
+        if not stream_id.startswith(STREAM_PREFIX):
+            return
+        self._metrics.reconciles.labels(trigger).inc()
+        json_logs.model_run_id.set(model_run_id_of(stream_id))
+        async with self._slots, self._ledger.run_lock(stream_id):
+            while await self._deliver_next(stream_id):
+                pass
+
+    async def _deliver_next(self, stream_id: str) -> bool:
+        """Deliver the first delivery not done yet; ``False`` when there is none or the
+        run waits for an operator. The stream is read again after every delivery: one may
+        have appended events (``DataExported``, ``TrainingFailed``)."""
+        plan = plan_run(await self._store.read_stream(stream_id))
+        if plan is None:
+            return False
+        ledger = await self._ledger.entries(stream_id)
+        pending: Delivery | None = None
+        for delivery in plan.deliveries:
+            entry = ledger.get(delivery.key)
+            if entry is not None and entry.state == DELIVERED:
+                continue
+            if entry is not None and entry.state == PARKED:
+                logger.info("%s: %s is parked (%s); waiting for an operator", stream_id,
+                            delivery.key, entry.error)
+                return False
+            pending = delivery
+            break
+        if pending is None:
+            return False
+        outcome = await self._deliverer.deliver(pending, plan, ledger)
+        await self._ledger.record(
+            stream_id=stream_id, delivery_key=pending.key, model_run_id=plan.model_run_id,
+            attempt=pending.attempt, action=pending.action, cause_event_id=pending.cause.event_id,
+            state=outcome.state, result=outcome.result, error=outcome.error,
+        )
+        self._metrics.deliveries.labels(pending.action, outcome.state).inc()
+        if outcome.state == DELIVERED:
+            lag = datetime.now(UTC) - pending.cause.recorded_at
+            self._metrics.reconcile_lag.observe(max(0.0, lag.total_seconds()))
+            logger.info("%s: delivered %s", stream_id, pending.key)
+        return outcome.state == DELIVERED

@@ -1,0 +1,108 @@
+"""The Labelbox port, implemented with the official ``labelbox`` SDK.
+
+Two deliberate departures from the SDK's defaults, both so that each audited call is one
+attempt: the SDK's own retry of 5xx and timeouts (google-api-core, up to 120 s, invisible to
+us) is switched off on this client, and every request gets the configured timeout. The
+reporter retries instead, with backoff, jitter and a rate limit, and audits every attempt."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import labelbox
+import requests
+from labelbox.schema.annotation_import import MEAPredictionImport
+from labelbox.schema.export_task import ExportTask
+from labelbox.schema.model_run import ModelRun
+from lbox.exceptions import ResourceNotFoundError
+from lbox.request_client import RequestClient
+
+from services.reporter.labelbox_port import ImportReport
+
+logger = logging.getLogger(__name__)
+
+
+def single_attempt_client(api_key: str, endpoint: str, timeout: float) -> labelbox.Client:
+    """A client whose every request is sent once, with ``timeout`` seconds to answer.
+    Constructing it sends nothing."""
+    client = labelbox.Client(api_key=api_key, endpoint=endpoint, enable_experimental=True)
+    request_client = client._request_client
+    unwrapped: Callable[..., Any] | None = getattr(RequestClient.execute, "__wrapped__", None)
+    if unwrapped is None:  # pragma: no cover - a future SDK without the retry decorator
+        logger.warning("labelbox SDK: RequestClient.execute has no retry wrapper to bypass")
+        return client
+
+    @functools.wraps(unwrapped)
+    def execute_once(*args: Any, **kwargs: Any) -> Any:
+        kwargs["timeout"] = timeout  # Client.execute always passes its own 60 s
+        return unwrapped(request_client, *args, **kwargs)
+
+    request_client.execute = execute_once
+    return client
+
+
+def _report(response: Mapping[str, Any]) -> ImportReport:
+    return ImportReport(import_id=str(response["id"]), name=str(response["name"]),
+                        state=str(response["state"]), progress=response.get("progress"),
+                        status_file_url=response.get("statusFileUrl"))
+
+
+class SdkLabelbox:
+    def __init__(self, client: labelbox.Client, timeout: float = 60.0) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    def _model_run(self, model_run_id: str) -> ModelRun:
+        # Built locally: fetching it first (GetModelRunPyApi) would double every call.
+        fields = {f.graphql_name: None for f in ModelRun.fields()}
+        return ModelRun(self._client, {**fields, "id": model_run_id})
+
+    def update_status(self, model_run_id: str, status: str, metadata: Mapping[str, str],
+                      error_message: str | None) -> None:
+        self._model_run(model_run_id).update_status(
+            status, metadata=dict(metadata) or None, error_message=error_message
+        )
+
+    def start_export(self, model_run_id: str, task_name: str) -> str:
+        task = self._model_run(model_run_id).export(task_name=task_name)
+        return str(task.uid)
+
+    def export_status(self, task_id: str) -> str:
+        return str(ExportTask.get_task(self._client, task_id).status)
+
+    def export_rows(self, task_id: str) -> list[dict[str, Any]]:
+        task = ExportTask.get_task(self._client, task_id)
+        if not task.has_result():
+            return []
+        rows = []
+        for output in task.get_buffered_stream():
+            value = output.json
+            rows.append(json.loads(value) if isinstance(value, str | bytes) else dict(value))
+        return rows
+
+    def find_import(self, model_run_id: str, name: str) -> ImportReport | None:
+        try:
+            response = MEAPredictionImport.from_name(self._client, model_run_id, name,
+                                                     as_json=True)
+        except ResourceNotFoundError:
+            return None
+        return _report(response) if response else None
+
+    def create_import(self, model_run_id: str, name: str,
+                      lines: Sequence[Mapping[str, Any]]) -> ImportReport:
+        created = self._model_run(model_run_id).add_predictions(name, [dict(x) for x in lines])
+        return ImportReport(import_id=str(created.uid), name=str(created.name),
+                            state=str(created.state.value), progress=created.progress,
+                            status_file_url=created.status_file_url)
+
+    def import_row_statuses(self, report: ImportReport) -> list[dict[str, Any]]:
+        # Not ``MEAPredictionImport.statuses``: it GETs the file with no timeout at all.
+        if not report.status_file_url:
+            return []
+        response = requests.get(report.status_file_url, timeout=self._timeout)
+        response.raise_for_status()
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]

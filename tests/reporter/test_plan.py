@@ -1,0 +1,129 @@
+"""The reporter's plan: what Labelbox must show, worked out from a run's stream alone."""
+
+from __future__ import annotations
+
+from services.reporter.plan import plan_run
+from tests.reporter.events import (
+    completed,
+    evaluated,
+    export_requested,
+    failed,
+    new_event,
+    predictions,
+    recorded,
+    requested,
+    stage,
+)
+
+RUN = "run-1"
+STREAM = f"model_run-{RUN}"
+
+
+def keys(events: list) -> list[str]:
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    return [d.key for d in plan.deliveries]
+
+
+def statuses(events: list) -> list[str | None]:
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    return [d.status for d in plan.deliveries if d.action in ("status", "complete")]
+
+
+def full_run(attempt: int = 1) -> list:
+    return [requested(RUN, attempt), export_requested(RUN, attempt),
+            stage(RUN, "PREPARING_DATA", attempt, rows="60"),
+            stage(RUN, "TRAINING_MODEL", attempt, C="1.0"),
+            stage(RUN, "EVALUATING", attempt), evaluated(RUN, attempt),
+            stage(RUN, "PREDICTING", attempt),
+            predictions(RUN, "file:///p.ndjson", "ab", 60, attempt), completed(RUN, attempt)]
+
+
+def test_a_stream_without_a_training_request_plans_nothing() -> None:
+    assert plan_run(recorded(STREAM, [export_requested(RUN)])) is None
+
+
+def test_a_full_run_plans_every_status_in_order_with_predictions_before_complete() -> None:
+    assert keys(full_run()) == [
+        "attempt-1/status/EXPORTING_DATA", "attempt-1/export",
+        "attempt-1/stage/PREPARING_DATA", "attempt-1/stage/TRAINING_MODEL",
+        "attempt-1/stage/EVALUATING", "attempt-1/metrics", "attempt-1/stage/PREDICTING",
+        "attempt-1/predictions", "attempt-1/status/COMPLETE",
+    ]
+    assert statuses(full_run()) == ["EXPORTING_DATA", "PREPARING_DATA", "TRAINING_MODEL",
+                                    "TRAINING_MODEL", "TRAINING_MODEL", "TRAINING_MODEL",
+                                    "COMPLETE"]
+
+
+def test_metadata_values_are_strings() -> None:
+    plan = plan_run(recorded(STREAM, full_run()))
+    assert plan is not None
+    for delivery in plan.deliveries:
+        assert all(isinstance(v, str) for v in delivery.metadata.values()), delivery.key
+    metrics = next(d for d in plan.deliveries if d.key.endswith("/metrics"))
+    assert metrics.metadata["accuracy"] == "0.9375"
+    assert metrics.metadata["metrics_uri"] == "file:///m.json"
+    complete = plan.deliveries[-1]
+    assert complete.metadata["model_weights"] == "file:///models/run-1.joblib"
+
+
+def test_a_status_never_goes_backwards() -> None:
+    events = [requested(RUN), export_requested(RUN), stage(RUN, "TRAINING_MODEL"),
+              stage(RUN, "PREPARING_DATA")]
+    assert statuses(events) == ["EXPORTING_DATA", "TRAINING_MODEL", "TRAINING_MODEL"]
+
+
+def test_nothing_follows_the_terminal_status_of_an_attempt() -> None:
+    late_stage = new_event("StageStarted", {"stage": "TRAINING_MODEL", "metadata": {}},
+                           run=RUN, step="late")
+    events = [*full_run(), late_stage]
+    assert keys(events)[-1] == "attempt-1/status/COMPLETE"
+
+
+def test_a_failure_is_the_terminal_status_with_its_message() -> None:
+    events = [requested(RUN), export_requested(RUN), stage(RUN, "PREPARING_DATA"),
+              failed(RUN, "Deadline of 2.0s exceeded while training")]
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    last = plan.deliveries[-1]
+    assert (last.status, last.error_message) == ("FAILED",
+                                                 "Deadline of 2.0s exceeded while training")
+    assert last.metadata == {"failed_stage": "TRAINING_MODEL"}
+
+
+def test_a_failed_predictions_import_turns_complete_into_failed() -> None:
+    events = [*full_run(), failed(RUN, "Labelbox failed the predictions import",
+                                  stage_name="UPLOADING_PREDICTIONS")]
+    assert statuses(events)[-1] == "FAILED"
+    assert "attempt-1/status/COMPLETE" not in keys(events)
+
+
+def test_an_attempt_that_already_failed_is_not_exported() -> None:
+    events = [requested(RUN), export_requested(RUN), failed(RUN, "no pipeline")]
+    assert keys(events) == ["attempt-1/status/EXPORTING_DATA", "attempt-1/status/FAILED"]
+
+
+def test_ui_messages_are_one_line_of_at_most_255_characters() -> None:
+    events = [requested(RUN), export_requested(RUN), failed(RUN, "boom\n" * 200)]
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    message = plan.deliveries[-1].error_message
+    assert message is not None and len(message) <= 255 and "\n" not in message
+
+
+def test_only_the_latest_attempt_is_delivered() -> None:
+    events = [requested(RUN), export_requested(RUN), failed(RUN, "first try failed"),
+              requested(RUN, 2), export_requested(RUN, 2)]
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    assert plan.attempt == 2
+    assert [d.key for d in plan.deliveries] == ["attempt-2/status/EXPORTING_DATA",
+                                                "attempt-2/export"]
+
+
+def test_the_plan_names_the_model_run_and_carries_the_correlation_id() -> None:
+    plan = plan_run(recorded(STREAM, full_run()))
+    assert plan is not None
+    assert (plan.model_run_id, plan.model_id, plan.correlation_id) == (
+        RUN, "model-1", f"corr-{RUN}")

@@ -1,0 +1,121 @@
+"""`trainbridge reporter` as an operator runs it: woken by RabbitMQ messages, it delivers
+runs to the fake Labelbox through the real SDK; SIGKILLed while creating an import, the
+restarted reporter finds that import instead of creating a second; SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import BrokerNamespace
+from tests.fake_labelbox import FakeLabelbox
+from tests.integration.helpers import Probe, eventually
+from tests.reporter.conftest import Reporter, sample_rows
+from tests.reporter.test_reporting import imports_created
+
+RUNS = ["run-1", "run-2", "run-3"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def start_reporter(env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trainbridge", "reporter", env=dict(env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def output_of(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    return (await process.stdout.read()).decode(errors="replace")
+
+
+async def test_the_reporter_process_delivers_runs_and_survives_sigkill_mid_import(
+    database_url: str, broker: BrokerNamespace, reporter: Reporter,
+    fake_labelbox: FakeLabelbox, tmp_path: Path,
+) -> None:
+    broker.consumers.add("reporter")
+    await Probe(broker, "trainer-stand-in").bind("#")  # the trainer's queue stands in
+    control = fake_labelbox.control
+    for run in RUNS:
+        control.add_model_run(run, data_rows=sample_rows(run, 8))
+    metrics_port = free_port()
+    env = {**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
+           "TRAINBRIDGE_AMQP_URL": broker.settings.url,
+           "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
+           "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
+           "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2",
+           "LABELBOX_API_KEY": fake_labelbox.api_key or "any-key",
+           "TRAINBRIDGE_LABELBOX_ENDPOINT": fake_labelbox.endpoint,
+           "TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS": "3",
+           "TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS": "0.05",
+           "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
+           "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
+           "TRAINBRIDGE_REPORTER_SWEEP_SECONDS": "1",
+           "TRAINBRIDGE_REPORTER_METRICS_PORT": str(metrics_port)}
+    first = await start_reporter(env)
+    second: asyncio.subprocess.Process | None = None
+    try:
+        for run in RUNS:
+            await reporter.request_training(run)
+
+        async def exported() -> bool:
+            for run in RUNS:
+                events = await reporter.store.read_stream(f"model_run-{run}")
+                if not any(e.event_type == "DataExported" for e in events):
+                    return False
+            return True
+
+        await eventually(exported, 60)
+        assert all(control.statuses(run) == ["EXPORTING_DATA"] for run in RUNS)
+
+        # run-1's import is created at Labelbox but its answer never arrives: kill -9 then.
+        hang = control.add_fault("createMEAPredictionImportByFilePyApi", model_run_id="run-1",
+                                 hang=True, after_effect=True, times=1)
+        for run in RUNS:
+            await reporter.train(run)
+
+        async def import_created() -> bool:
+            return bool(control.imports("run-1"))
+
+        await eventually(import_created, 60)
+        first.kill()
+        await first.wait()
+
+        second = await start_reporter(env)
+
+        async def all_complete() -> bool:
+            return all(control.statuses(run)[-1:] == ["COMPLETE"] for run in RUNS)
+
+        await eventually(all_complete, 60)
+        for run in RUNS:
+            assert len(control.imports(run)) == 1, run
+            assert imports_created(control, run, [hang]) == 1, run
+
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert 'trainbridge_reporter_labelbox_calls_total{action="predictions"' in page
+        assert "trainbridge_reporter_reconcile_lag_seconds_bucket" in page
+
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 30) == 0
+        logs = await output_of(second)
+        assert (fake_labelbox.api_key or "any-key") not in logs
+        assert '"model_run_id": "run-1"' in logs
+    finally:
+        for process in (first, second):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
