@@ -169,20 +169,28 @@ async def graphql(request: Request[Any, Any, Any]) -> Response[Any]:
     flight = InFlight.begin(server.state)
     model_run_id = _model_run_of(server, call)
     rule = server.state.draw_fault(call.operation, model_run_id)
+
+    def record(answer: Answer) -> None:
+        flight.record(RequestRecord(
+            call.operation, model_run_id, answer.status, timestamp(), answer.graphql_error,
+            rule.id if rule else None, request.url.path, request.headers.get("x-sdk-method"),
+            call.variables,
+        ))
+
+    if rule is not None and rule.after_effect:
+        # The change happens (and is logged) now; the answer is delayed, failed or lost.
+        answer = _execute(server, request, call)
+        if rule.answers:
+            answer = _fault_answer(rule)
+        record(answer)
+        await flight.delay(rule)
+        return answer.response()
     await flight.delay(rule)
     if flight.stale:
         return STALE.response()
-    if rule is not None and rule.answers and not rule.after_effect:
-        answer = _fault_answer(rule)
-    else:
-        answer = _execute(server, request, call)
-        if rule is not None and rule.answers:
-            answer = _fault_answer(rule)
-    flight.record(RequestRecord(
-        call.operation, model_run_id, answer.status, timestamp(), answer.graphql_error,
-        rule.id if rule else None, request.url.path, request.headers.get("x-sdk-method"),
-        call.variables,
-    ))
+    answer = _fault_answer(rule) if rule is not None and rule.answers else _execute(
+        server, request, call)
+    record(answer)
     return answer.response()
 
 
