@@ -17,18 +17,23 @@ drops its own database.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/eventlog.py is named like the package: keep this folder off the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
 import argparse
 import asyncio
 import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg

@@ -90,6 +90,29 @@ def _fake_labelbox(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+
+    from eventlog.postgres import create_pool
+    from services.reporter.ledger import Ledger
+
+    database = DatabaseSettings.from_env(environ)
+
+    async def redrive() -> list[str]:
+        pool = await create_pool(database)
+        try:
+            return await Ledger(pool).request_redrive(args.model_run)
+        finally:
+            await pool.close()
+
+    streams = asyncio.run(redrive())
+    for stream_id in streams:
+        print(f"redrive requested: {stream_id}")
+    print(f"{len(streams)} model run(s) will be retried by the reporter's next sweep"
+          if streams else "no parked deliveries")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trainbridge",
@@ -126,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="port of /metrics (TRAINBRIDGE_REPORTER_METRICS_PORT, 9102; "
                                "0 turns it off)")
     reporter.set_defaults(run=_reporter)
+    redrive = commands.add_parser(
+        "redrive",
+        help="retry the reporter's parked Labelbox deliveries (all, or one model run's)",
+        description="Mark parked deliveries for another try; a running reporter picks them "
+                    "up at its next sweep (TRAINBRIDGE_REPORTER_SWEEP_SECONDS).",
+    )
+    redrive.add_argument("--model-run", default=None, metavar="ID",
+                         help="only this model run's deliveries")
+    redrive.set_defaults(run=_redrive)
     fake = commands.add_parser(
         "fake-labelbox",
         help="serve a fake Labelbox GraphQL API for tests and demos (control API: /_fake)",

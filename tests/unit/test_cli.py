@@ -21,3 +21,12 @@ def test_an_unknown_command_is_refused_with_usage(capsys: pytest.CaptureFixture[
         main(["fly"])
     assert exited.value.code == 2
     assert "invalid choice: 'fly'" in capsys.readouterr().err
+
+
+def test_the_reporter_refuses_to_start_without_a_labelbox_api_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["reporter"], environ={})
+
+    assert code == 2
+    assert "LABELBOX_API_KEY (or LABELBOX_API_KEY_FILE) is required" in capsys.readouterr().err

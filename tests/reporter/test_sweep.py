@@ -1,0 +1,60 @@
+"""The sweep: the reporter's backstop for messages it never received, and how an operator's
+redrive reaches a running reporter."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.reporter.sweeper import Sweeper
+from tests.reporter.conftest import Reporter, sample_rows
+from trainbridge.cli import main
+
+RUN = "run-1"
+
+
+def sweeper_of(reporter: Reporter) -> Sweeper:
+    return Sweeper(reporter.store, reporter.ledger, reporter.reconciler, reporter.metrics,
+                   batch_size=3)
+
+
+async def test_the_sweep_delivers_runs_whose_messages_never_arrived(reporter: Reporter) -> None:
+    control = reporter.fake.control
+    for run in (RUN, "run-2"):
+        control.add_model_run(run, data_rows=sample_rows(run, 8))
+        await reporter.request_training(run)
+    sweeper = sweeper_of(reporter)
+
+    assert await sweeper.sweep() >= 2
+    assert control.statuses(RUN) == control.statuses("run-2") == ["EXPORTING_DATA"]
+    await reporter.train(RUN)
+    await sweeper.sweep()
+    assert control.statuses(RUN)[-1] == "COMPLETE"
+    requests = len(control.requests())
+    assert await sweeper.sweep() == 0  # the checkpoint moved past everything swept
+    assert len(control.requests()) == requests
+
+
+async def test_an_operator_redrive_is_picked_up_by_the_next_sweep(
+    reporter: Reporter, database_url: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    control = reporter.fake.control
+    control.add_model_run(RUN, data_rows=sample_rows(RUN, 8))
+    await reporter.request_training(RUN)
+    control.add_fault("*", model_run_id=RUN, graphql_error="AUTHORIZATION_ERROR")
+    sweeper = sweeper_of(reporter)
+    await sweeper.sweep()
+    assert reporter.metrics.parked._value.get() == 1
+    await sweeper.sweep()
+    assert len(control.requests(model_run_id=RUN)) == 1  # parked: not tried again
+
+    control.clear_faults()
+    environ = {"TRAINBRIDGE_DATABASE_URL": database_url}
+    assert await asyncio.to_thread(main, ["redrive", "--model-run", RUN], environ) == 0
+    assert "redrive requested: model_run-run-1" in capsys.readouterr().out
+    await sweeper.sweep()
+    assert control.statuses(RUN) == ["EXPORTING_DATA"]
+    assert reporter.metrics.parked._value.get() == 0
+    assert await asyncio.to_thread(main, ["redrive"], environ) == 0
+    assert "no parked deliveries" in capsys.readouterr().out
