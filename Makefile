@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint bench clean
+.PHONY: install test lint bench run demo clean
 
 install: $(STAMP)
 
@@ -24,6 +24,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/eventlog.py
+	$(BIN)/python bench/reporter.py
+
+# The whole system without Docker, against TRAINBRIDGE_DATABASE_URL / TRAINBRIDGE_AMQP_URL.
+run: $(STAMP)
+	$(BIN)/trainbridge dev
+
+# The same plus the fake Labelbox and a signed sample run: watch it reach COMPLETE.
+demo: $(STAMP)
+	$(BIN)/trainbridge dev --demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from aio_pika import Message
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import ChannelPreconditionFailed
 
+from eventlog import json_logs
 from eventlog.amqp import BROKER_ERRORS, backoff, sleep_unless, wait_first, watch_for_loss
 from eventlog.errors import StoreUnavailableError
 from eventlog.events import RecordedEvent
@@ -165,6 +166,8 @@ class EventConsumer:
             except MalformedMessageError as exc:
                 await self._dead_letter(message, exc, attempts=delivery_count(message) + 1)
                 return
+            json_logs.model_run_id.set(event.stream_id.removeprefix("model_run-"))
+            json_logs.correlation_id.set(event.correlation_id)
             # The stream's lock is held until this delivery is settled, so a later delivery
             # of the same stream never overtakes a retry.
             async with self._stream_locks.hold(event.stream_id):

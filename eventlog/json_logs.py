@@ -1,4 +1,5 @@
-"""One JSON object per log line, with the model run id of the request being served."""
+"""One JSON object per log line, with the model run id and correlation id of the run being
+served (set per request in ingest, per delivery in every consumer)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from datetime import UTC, datetime
 model_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "model_run_id", default=None
 )
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None
+)
+"""The webhook's correlation id, on every line any service logs about that run."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +28,9 @@ class JsonFormatter(logging.Formatter):
         run = model_run_id.get()
         if run is not None:
             line["model_run_id"] = run
+        correlation = correlation_id.get()
+        if correlation is not None:
+            line["correlation_id"] = correlation
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line)

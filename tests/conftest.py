@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from tests.fake_labelbox import FakeLabelbox
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--crash-runs", type=int, default=8,
+        help="runs in flight during the end-to-end crash test (default 8; e.g. 20 or more "
+             "for a longer soak)",
+    )
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(asyncpg_dsn(url))
     return urlunsplit(parts._replace(path=f"/{name}"))

@@ -90,6 +90,14 @@ def _fake_labelbox(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from trainbridge.dev import DevOptions
+    from trainbridge.dev import main as dev
+
+    return dev(DevOptions(port=args.port, demo=args.demo, fake_port=args.fake_port,
+                          once=args.once), environ)
+
+
 def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
 
@@ -149,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
                           help="port of /metrics (TRAINBRIDGE_REPORTER_METRICS_PORT, 9102; "
                                "0 turns it off)")
     reporter.set_defaults(run=_reporter)
+    dev = commands.add_parser(
+        "dev",
+        help="migrate, then run ingest, trainer and reporter (and with --demo the fake "
+             "Labelbox and a signed sample run) as child processes; Ctrl-C stops them all",
+        description="The whole system without Docker, against TRAINBRIDGE_DATABASE_URL and "
+                    "TRAINBRIDGE_AMQP_URL. Children that die are restarted.",
+    )
+    dev.add_argument("--port", type=int, default=8000, help="ingest's port (8000)")
+    dev.add_argument("--demo", action="store_true",
+                     help="add the fake Labelbox and send a signed sample request")
+    dev.add_argument("--fake-port", type=int, default=8081, help="the fake Labelbox's port")
+    dev.add_argument("--once", action="store_true",
+                     help="with --demo: stop once the demo run ends (exit 0 on COMPLETE)")
+    dev.set_defaults(run=_dev)
     redrive = commands.add_parser(
         "redrive",
         help="retry the reporter's parked Labelbox deliveries (all, or one model run's)",

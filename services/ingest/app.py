@@ -25,6 +25,7 @@ from litestar.openapi.spec import (
 
 from eventlog import EventStore, json_logs
 from eventlog.model_types import ModelTypeCatalog
+from eventlog.tracing import valid_traceparent
 from services.ingest.errors import EXCEPTION_HANDLERS, UNAUTHORIZED_BODY
 from services.ingest.intake import Receipt, request_training
 from services.ingest.metrics import IngestMetrics
@@ -143,7 +144,9 @@ async def start_model_run(request: Request[Any, Any, Any]) -> Response[Any]:
         signature_algorithms=match.algorithms,
         body_sha256=hashlib.sha256(body).hexdigest(),
         correlation_id=_correlation_id(request.headers.get("x-request-id")),
+        traceparent=valid_traceparent(request.headers.get("traceparent")),
     )
+    json_logs.correlation_id.set(receipt.correlation_id)
     outcome = await request_training(deps.store, run, receipt)
     answer = {"modelRunId": run.model_run_id, "attempt": outcome.attempt,
               "status": outcome.state.value}

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from eventlog import ConcurrencyError, EventStore, NewEvent, RecordedEvent, event_metadata
+from eventlog.tracing import child_traceparent
 from services.ingest.model_run import ModelRunRequest
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1f5e-3c0e-4d0e-9a63-0c2b1d1e7a10")
@@ -37,6 +38,8 @@ class Receipt:
     signature_algorithms: tuple[str, ...]
     body_sha256: str
     correlation_id: str
+    traceparent: str | None = None
+    """The caller's W3C trace context, when it sent a valid one."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,14 @@ def training_requested(request: ModelRunRequest, receipt: Receipt, attempt: int)
         "bodySha256": receipt.body_sha256,
         "request": request.payload,
     }
+    # Deterministic: a retried append of the same attempt is an idempotent success.
+    event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.stream_id}/attempt/{attempt}")
     return NewEvent(
         "TrainingRequested",
         data,
-        event_metadata(producer="ingest", correlation_id=receipt.correlation_id),
-        # Deterministic: a retried append of the same attempt is an idempotent success.
-        event_id=uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.stream_id}/attempt/{attempt}"),
+        event_metadata(producer="ingest", correlation_id=receipt.correlation_id,
+                       traceparent=child_traceparent(receipt.traceparent, event_id)),
+        event_id=event_id,
     )
 
 

@@ -134,6 +134,7 @@ class Deliverer:
              "retryable": True},
             stream_id=plan.stream_id, attempt=plan.attempt,
             correlation_id=plan.correlation_id, causation_id=delivery.cause.event_id,
+            traceparent=delivery.cause.metadata.get("traceparent"),
         )])
 
     async def _export(self, delivery: Delivery, plan: RunPlan,
@@ -178,6 +179,7 @@ class Deliverer:
              "exportTaskId": task_id, **summary},
             stream_id=plan.stream_id, attempt=plan.attempt,
             correlation_id=plan.correlation_id, causation_id=delivery.cause.event_id,
+            traceparent=delivery.cause.metadata.get("traceparent"),
         )])
         return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "uri": artifact.uri,
                                            "sha256": artifact.sha256, **summary})

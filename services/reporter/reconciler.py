@@ -43,6 +43,7 @@ class Reconciler:
         plan = plan_run(await self._store.read_stream(stream_id))
         if plan is None:
             return False
+        json_logs.correlation_id.set(plan.correlation_id)
         ledger = await self._ledger.entries(stream_id)
         pending: Delivery | None = None
         for delivery in plan.deliveries:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from eventlog import NewEvent, event_metadata
+from eventlog.tracing import child_traceparent
 
 NAMESPACE = uuid.UUID("3f0c9b1e-8d2a-4e7b-a1c5-6b9e0d4f2a17")
 MAX_UI_MESSAGE = 255
@@ -21,13 +22,17 @@ def trainer_event(
     step: str = "",
     correlation_id: str | None,
     causation_id: str | uuid.UUID | None = None,
+    traceparent: str | None = None,
 ) -> NewEvent:
+    """``traceparent``: the trace context of the event that caused this one."""
+    event_id = uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}/{step}")
     return NewEvent(
         event_type,
         {"attempt": attempt, **data},
         event_metadata(producer="trainer", correlation_id=correlation_id,
-                       causation_id=causation_id),
-        event_id=uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}/{step}"),
+                       causation_id=causation_id,
+                       traceparent=child_traceparent(traceparent, event_id)),
+        event_id=event_id,
     )
 
 

@@ -21,7 +21,8 @@ def make_handler(model_types: Collection[str]) -> Handler:
     async def handle(uow: UnitOfWork, event: RecordedEvent) -> None:
         attempt = int(event.data.get("attempt", 1))
         caused = partial(trainer_event, stream_id=event.stream_id, attempt=attempt,
-                         correlation_id=event.correlation_id, causation_id=event.event_id)
+                         correlation_id=event.correlation_id, causation_id=event.event_id,
+                         traceparent=event.metadata.get("traceparent"))
         if event.event_type == "TrainingRequested":
             model_type = str(event.data.get("modelType"))
             if model_type not in model_types:

@@ -14,7 +14,7 @@ from functools import partial
 
 import httpx
 
-from eventlog import NewEvent, StoreUnavailableError
+from eventlog import NewEvent, StoreUnavailableError, json_logs
 from eventlog.amqp import sleep_unless
 from eventlog.artifacts import join, read_artifact
 from eventlog.postgres import PostgresEventStore
@@ -89,11 +89,14 @@ class TrainingWorker:
                     job.stream_id, job.attempt)
 
     async def process(self, job: TrainingJob) -> None:
+        json_logs.model_run_id.set(job.model_run_id)
         events = await self._store.read_stream(job.stream_id)
         requested = next((e for e in events if e.event_type == "TrainingRequested"
                           and int(e.data.get("attempt", 1)) == job.attempt), None)
+        json_logs.correlation_id.set(requested.correlation_id if requested else None)
         emit = partial(trainer_event, stream_id=job.stream_id, attempt=job.attempt,
-                       correlation_id=requested.correlation_id if requested else None)
+                       correlation_id=requested.correlation_id if requested else None,
+                       traceparent=requested.metadata.get("traceparent") if requested else None)
         if job.claims > self._settings.max_claims:
             await self._fail(job, emit, "TRAINING_MODEL",
                              f"Training was interrupted {job.claims - 1} times (its trainer "

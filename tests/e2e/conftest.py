@@ -1,0 +1,142 @@
+"""The whole system for end-to-end tests: `trainbridge ingest`, `trainer` and `reporter` as
+real processes (supervised, and restarted when killed, as `trainbridge dev` runs them) on
+real PostgreSQL and RabbitMQ, with the reporter's real SDK calling the fake Labelbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import BrokerNamespace
+from tests.fake_labelbox import FakeLabelbox
+from tests.integration.helpers import eventually
+from tests.signing import signed
+from trainbridge.dev import ChildSpec, Supervisor
+
+SECRET = "e2e-secret"
+TERMINAL = ("COMPLETE", "FAILED")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class System:
+    supervisor: Supervisor
+    stop: asyncio.Event
+    ingest_url: str
+    fake: FakeLabelbox
+    http: httpx.AsyncClient
+    accepted: dict[str, int]
+    """Model run → HTTP status of the webhook's 2xx answer."""
+
+    async def request(self, run: str, model_type: str = "text_single_classification",
+                      headers: dict[str, str] | None = None) -> httpx.Response:
+        body = json.dumps({"modelRunId": run, "modelType": model_type,
+                           "modelId": "model-1"}).encode()
+        response = await self.http.post(f"{self.ingest_url}/model_run", content=body,
+                                         headers={**signed(body, SECRET),
+                                                  "Content-Type": "application/json",
+                                                  **(headers or {})})
+        if response.is_success:
+            self.accepted[run] = response.status_code
+        return response
+
+    async def wait_terminal(self, runs: list[str], timeout: float = 120) -> None:
+        async def all_terminal() -> bool:
+            return all(self.fake.control.statuses(r)[-1:] in (["COMPLETE"], ["FAILED"])
+                       for r in runs)
+
+        await eventually(all_terminal, timeout, interval=0.2)
+
+    def pid(self, name: str) -> int:
+        process = self.supervisor.children[name].process
+        assert process is not None and process.returncode is None, name
+        return process.pid
+
+
+def environment(database_url: str, broker: BrokerNamespace, fake: FakeLabelbox,
+                tmp_path: Path, ingest_port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TRAINBRIDGE_DATABASE_URL": database_url,
+        "TRAINBRIDGE_AMQP_URL": broker.settings.url,
+        "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
+        "TRAINBRIDGE_AMQP_RETRY_DELAY": "0.2",
+        "TRAINBRIDGE_AMQP_RECONNECT_DELAY": "0.3",
+        "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
+        "TRAINBRIDGE_WEBHOOK_SECRET": SECRET,
+        "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2",
+        "TRAINBRIDGE_TRAINER_LEASE_SECONDS": "3",
+        "LABELBOX_API_KEY": fake.api_key or "any-key",
+        "TRAINBRIDGE_LABELBOX_ENDPOINT": fake.endpoint,
+        "TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS": "5",
+        "TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS": "0.05",
+        "TRAINBRIDGE_LABELBOX_BACKOFF_MAX_SECONDS": "1",
+        "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
+        "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
+        "TRAINBRIDGE_REPORTER_SWEEP_SECONDS": "1",
+        "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
+    }
+
+
+@pytest.fixture
+async def system(database_url: str, broker: BrokerNamespace, fake_labelbox: FakeLabelbox,
+                 tmp_path: Path) -> AsyncIterator[System]:
+    broker.consumers |= {"trainer", "reporter"}
+    port = free_port()
+    env = environment(database_url, broker, fake_labelbox, tmp_path, port)
+    supervisor = Supervisor([
+        ChildSpec.command("ingest", "ingest", "--host", "127.0.0.1", "--port", str(port)),
+        ChildSpec.command("trainer", "trainer"),
+        ChildSpec.command("reporter", "reporter"),
+    ], env, restart_delay=0.2, stop_timeout=20)
+    stop = asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop))
+    async with httpx.AsyncClient(timeout=10) as http:
+        built = System(supervisor, stop, f"http://127.0.0.1:{port}", fake_labelbox, http, {})
+
+        async def ready() -> bool:
+            try:
+                models = await http.get(f"{built.ingest_url}/models",
+                                        headers=signed(b"", SECRET))
+            except httpx.HTTPError:
+                return False
+            return models.status_code == 200 and "text_single_classification" in models.json()
+
+        try:
+            await eventually(ready, 60, interval=0.2)
+            yield built
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 60)
+
+
+def image_rows(run: str, base_url: str, names: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for index, name in enumerate(names):
+        label = name.split("-")[0]
+        split = ("training", "training", "training", "validation", "test")[index % 5]
+        rows.append({
+            "data_row": {"id": f"img-dr-{index}", "global_key": name,
+                         "row_data": f"{base_url}/{name}.png"},
+            "media_attributes": {"mime_type": "image/png"},
+            "experiments": {"model-1": {"runs": {run: {"split": split, "labels": [{
+                "annotations": {"classifications": [{"name": "colour",
+                                                     "radio_answer": {"name": label}}],
+                                "objects": [], "relationships": []}}]}}}},
+        })
+    return rows

@@ -1,0 +1,107 @@
+"""`trainbridge dev` (`make run` / `make demo`): the whole system without Docker. The demo
+reaches COMPLETE at the fake Labelbox; Ctrl-C stops everything; a configuration error stops
+everything with a clear message instead of restarting forever."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import BrokerNamespace
+from tests.e2e.conftest import free_port
+
+
+def dev_env(database_url: str, broker: BrokerNamespace, tmp_path: Path,
+            **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LABELBOX_API_KEY", "TRAINBRIDGE_WEBHOOK_SECRET")}
+    return {**env, "TRAINBRIDGE_DATABASE_URL": database_url,
+            "TRAINBRIDGE_AMQP_URL": broker.settings.url,
+            "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
+            "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
+            "TRAINBRIDGE_REPORTER_METRICS_PORT": "0", **extra}
+
+
+async def run_dev(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trainbridge", "dev", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+
+
+async def read_until(process: asyncio.subprocess.Process, text: str, timeout: float) -> str:
+    assert process.stdout is not None
+    seen: list[str] = []
+
+    async def scan() -> None:
+        while line := await process.stdout.readline():  # type: ignore[union-attr]
+            seen.append(line.decode(errors="replace"))
+            if text in seen[-1]:
+                return
+        raise AssertionError(f"{text!r} never appeared:\n{''.join(seen)[-3000:]}")
+
+    await asyncio.wait_for(scan(), timeout)
+    return "".join(seen)
+
+
+async def test_the_demo_reaches_complete_at_the_fake_labelbox(
+    database_url: str, broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    broker.consumers |= {"trainer", "reporter"}
+    env = dev_env(database_url, broker, tmp_path)
+    process = await run_dev(env, "--demo", "--once", "--port", str(free_port()),
+                            "--fake-port", str(free_port()))
+    try:
+        output = await read_until(process, "-> COMPLETE", 150)
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert "Labelbox shows EXPORTING_DATA" in output
+    assert "Labelbox shows TRAINING_MODEL" in output
+    for prefix in ("ingest       |", "trainer      |", "reporter     |", "fake-labelbox|"):
+        assert prefix in output, prefix
+
+
+async def test_ctrl_c_stops_every_service_cleanly(
+    database_url: str, broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    broker.consumers |= {"trainer", "reporter"}
+    env = dev_env(database_url, broker, tmp_path, LABELBOX_API_KEY="key",
+                  TRAINBRIDGE_WEBHOOK_SECRET="secret")
+    process = await run_dev(env, "--port", str(free_port()))
+    try:
+        await read_until(process, "reporter: consuming", 60)
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+        assert process.stdout is not None
+        rest = (await process.stdout.read()).decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    for name in ("trainer", "reporter"):
+        assert f"stopped {name} (exit code 0)" in rest, rest[-2000:]
+    # uvicorn finishes its graceful shutdown, then re-raises the SIGTERM it caught
+    assert "Application shutdown complete." in rest
+    assert ("stopped ingest (exit code 0)" in rest
+            or "stopped ingest (exit code -15)" in rest), rest[-2000:]
+
+
+async def test_a_configuration_error_stops_everything_with_its_message(
+    database_url: str, broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    broker.consumers |= {"trainer", "reporter"}
+    env = dev_env(database_url, broker, tmp_path, TRAINBRIDGE_WEBHOOK_SECRET="secret")
+    process = await run_dev(env, "--port", str(free_port()))
+    try:
+        output = await read_until(process, "configuration error; stopping", 60)
+        assert await asyncio.wait_for(process.wait(), 60) == 2
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert "LABELBOX_API_KEY (or LABELBOX_API_KEY_FILE) is required" in output

@@ -1,0 +1,245 @@
+"""``trainbridge dev``: the whole system on one machine without Docker.
+
+Runs ``trainbridge migrate``, then ingest, trainer and reporter as child processes (and,
+with ``--demo``, the fake Labelbox plus a signed sample request), each child's output
+prefixed with its name. A child that dies is restarted (like compose's ``restart:
+unless-stopped``), except after a configuration error (exit code 2), which stops everything.
+Ctrl-C (SIGINT) or SIGTERM stops every child gracefully and exits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+CONFIGURATION_ERROR = 2
+DEMO_SECRET = "dev-secret"
+DEMO_API_KEY = "demo-key"
+
+
+def say(name: str, line: str) -> None:
+    print(f"{name:<13}| {line}", flush=True)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str
+    argv: tuple[str, ...]
+
+    @classmethod
+    def command(cls, name: str, *args: str) -> ChildSpec:
+        return cls(name, (sys.executable, "-m", "trainbridge", *args))
+
+
+@dataclass
+class Child:
+    spec: ChildSpec
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    output: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+async def _pump(name: str, stream: asyncio.StreamReader) -> None:
+    while line := await stream.readline():
+        say(name, line.decode(errors="replace").rstrip())
+
+
+class Supervisor:
+    """Keeps its children running until stopped; restarts one that dies."""
+
+    def __init__(self, specs: Sequence[ChildSpec], environ: Mapping[str, str], *,
+                 restart_delay: float = 1.0, stop_timeout: float = 30.0) -> None:
+        self.children = {spec.name: Child(spec) for spec in specs}
+        self._environ = dict(environ)
+        self._restart_delay = restart_delay
+        self._stop_timeout = stop_timeout
+        self.failed: str | None = None
+        """The child whose configuration error stopped everything."""
+
+    async def start(self, child: Child) -> None:
+        child.process = await asyncio.create_subprocess_exec(
+            *child.spec.argv, env=self._environ, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children
+        )
+        child.started_at = time.monotonic()
+        assert child.process.stdout is not None
+        child.output = asyncio.create_task(_pump(child.spec.name, child.process.stdout))
+        say("dev", f"started {child.spec.name} (pid {child.process.pid})")
+
+    async def _watch(self, child: Child, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            assert child.process is not None
+            code = await child.process.wait()
+            if child.output is not None:
+                await child.output
+            if stop.is_set():
+                return
+            if code == CONFIGURATION_ERROR:
+                say("dev", f"{child.spec.name} exited with a configuration error; stopping")
+                self.failed = child.spec.name
+                stop.set()
+                return
+            # Back off when a child keeps dying right after starting.
+            quick = time.monotonic() - child.started_at < 5
+            delay = min(10.0, self._restart_delay * (2 ** min(child.restarts, 4))) if quick \
+                else self._restart_delay
+            child.restarts += 1
+            say("dev", f"{child.spec.name} exited with code {code}; restarting in {delay:g}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if not stop.is_set():
+                await self.start(child)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for child in self.children.values():
+            await self.start(child)
+        watchers = [asyncio.create_task(self._watch(c, stop)) for c in self.children.values()]
+        await stop.wait()
+        await self.stop_all()
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+
+    async def stop_all(self) -> None:
+        running = [c for c in self.children.values()
+                   if c.process is not None and c.process.returncode is None]
+        for child in running:
+            assert child.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+        for child in running:
+            assert child.process is not None
+            try:
+                await asyncio.wait_for(child.process.wait(), self._stop_timeout)
+            except TimeoutError:
+                say("dev", f"{child.spec.name} did not stop in {self._stop_timeout:g}s; killing")
+                child.process.kill()
+                await child.process.wait()
+            if child.output is not None:
+                await child.output
+            say("dev", f"stopped {child.spec.name} (exit code {child.process.returncode})")
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    port: int = 8000
+    demo: bool = False
+    fake_port: int = 8081
+    once: bool = False
+    """With ``demo``: stop everything once the demo run ends (exit 0 if it reached COMPLETE)."""
+
+
+def child_specs(options: DevOptions) -> list[ChildSpec]:
+    specs = []
+    if options.demo:
+        specs.append(ChildSpec.command("fake-labelbox", "fake-labelbox", "--host", "127.0.0.1",
+                                       "--port", str(options.fake_port), "--api-key",
+                                       DEMO_API_KEY, "--auto-create"))
+    specs += [ChildSpec.command("ingest", "ingest", "--host", "127.0.0.1", "--port",
+                                str(options.port)),
+              ChildSpec.command("trainer", "trainer"),
+              ChildSpec.command("reporter", "reporter")]
+    return specs
+
+
+def dev_environment(options: DevOptions, environ: Mapping[str, str]) -> dict[str, str]:
+    env = dict(environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if options.demo:
+        env["LABELBOX_API_KEY"] = DEMO_API_KEY
+        env["TRAINBRIDGE_LABELBOX_ENDPOINT"] = f"http://127.0.0.1:{options.fake_port}/graphql"
+        env.setdefault("TRAINBRIDGE_WEBHOOK_SECRET", DEMO_SECRET)
+        # a newcomer should see the run move within seconds, not Labelbox's polling pace
+        env.setdefault("TRAINBRIDGE_EXPORT_POLL_SECONDS", "0.2")
+        env.setdefault("TRAINBRIDGE_IMPORT_POLL_SECONDS", "0.2")
+    return env
+
+
+async def _migrate(env: Mapping[str, str]) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trainbridge", "migrate", env=dict(env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert process.stdout is not None
+    await _pump("migrate", process.stdout)
+    return await process.wait()
+
+
+async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
+    """Play Labelbox's "Train Model" click: a signed request, then follow the run at the
+    fake Labelbox until it is COMPLETE or FAILED."""
+    from services.fake_labelbox.demo_client import (
+        TEXT_CLASSIFICATION,
+        DemoError,
+        send_until_accepted,
+        wait_for_terminal,
+    )
+
+    model_run_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    secret = env["TRAINBRIDGE_WEBHOOK_SECRET"].split(",")[0].strip()
+
+    def report(line: str) -> None:
+        say("demo", line)
+
+    def show(update: dict[str, Any]) -> None:
+        extra = update.get("error_message") or ", ".join(
+            f"{k}={v}" for k, v in sorted((update.get("metadata") or {}).items())[:6])
+        report(f"Labelbox shows {update.get('status')}  {extra}")
+
+    def demo() -> bool:
+        report(f"POST /model_run modelRunId={model_run_id} modelType={TEXT_CLASSIFICATION}")
+        try:
+            accepted = send_until_accepted(
+                f"http://127.0.0.1:{options.port}", secret, model_run_id, TEXT_CLASSIFICATION,
+                "model-1", timeout=180, interval=1.0, log=report)
+            report(f"ingest answered {accepted.status_code} {accepted.text}")
+            statuses = wait_for_terminal(f"http://127.0.0.1:{options.fake_port}", model_run_id,
+                                         600, interval=0.5, on_status=show)
+        except DemoError as exc:
+            report(f"demo failed: {exc}")
+            return False
+        report(f"model run {model_run_id}: {' -> '.join(statuses)}")
+        return statuses[-1] == "COMPLETE"
+
+    return await asyncio.to_thread(demo)
+
+
+async def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
+    env = dev_environment(options, environ)
+    if await _migrate(env) != 0:
+        say("dev", "migration failed; is PostgreSQL reachable at TRAINBRIDGE_DATABASE_URL?")
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    supervisor = Supervisor(child_specs(options), env)
+    running = asyncio.create_task(supervisor.run(stop))
+    completed = True
+    if options.demo:
+        demo = asyncio.create_task(_demo(options, env))
+        await asyncio.wait({demo, running}, return_when=asyncio.FIRST_COMPLETED)
+        if demo.done():
+            completed = demo.result()
+            if options.once:
+                stop.set()
+        else:
+            demo.cancel()
+    await running
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(signum)
+    if supervisor.failed is not None:
+        return CONFIGURATION_ERROR
+    return 0 if completed else 1
+
+
+def main(options: DevOptions, environ: Mapping[str, str] = os.environ) -> int:
+    return asyncio.run(run_dev(options, environ))
