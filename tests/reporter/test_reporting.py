@@ -7,10 +7,12 @@ import asyncio
 import random
 from collections.abc import Collection
 
+from eventlog.postgres import create_pool
+from eventlog.settings import DatabaseSettings
 from services.fake_labelbox.control import FakeLabelboxControl
 from services.reporter.plan import STATUS_RANK
 from tests.reporter import events as ev
-from tests.reporter.conftest import Reporter, sample_rows
+from tests.reporter.conftest import Reporter, build_reporter, sample_rows
 
 RUN = "run-1"
 HANGABLE = ("setPipelineStatusPyApi", "exportDataRowsInModelRunPyApi",
@@ -277,3 +279,31 @@ async def test_a_new_attempt_after_a_failure_starts_over_at_exporting_data(
     assert collapsed(control.statuses(RUN)) == [
         "EXPORTING_DATA", "FAILED", "EXPORTING_DATA", "PREPARING_DATA", "TRAINING_MODEL",
         "COMPLETE"]
+
+
+async def test_two_reporter_replicas_racing_on_the_same_runs_deliver_each_once(
+    reporter: Reporter, database_settings: DatabaseSettings,
+) -> None:
+    control = reporter.fake.control
+    runs = ["run-a", "run-b", "run-c"]
+    for run in runs:
+        control.add_model_run(run, data_rows=sample_rows(run, 8))
+        await reporter.request_training(run)
+    pool = await create_pool(database_settings)
+    replica = build_reporter(pool, reporter.settings, reporter.fake, reporter.tmp_path)
+    try:
+        for _ in range(2):
+            await asyncio.gather(*(r.reconcile(run) for run in runs * 3
+                                   for r in (reporter, replica)))
+            for run in runs:
+                if not any(e.event_type == "StageStarted" for e in
+                           await reporter.store.read_stream(f"model_run-{run}")):
+                    await reporter.train(run)
+    finally:
+        replica.calls.close()
+        await pool.close()
+    for run in runs:
+        assert collapsed(control.statuses(run)) == ["EXPORTING_DATA", "PREPARING_DATA",
+                                                    "TRAINING_MODEL", "COMPLETE"]
+        assert control.operations(run).count("setPipelineStatusPyApi") == 7
+        assert len(control.exports(run)) == 1 and len(control.imports(run)) == 1
