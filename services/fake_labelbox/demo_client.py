@@ -226,14 +226,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {message}", flush=True)
 
     try:
-        accepted = send_until_accepted(
-            args.ingest, secret, model_run_id, args.model_type, args.model_id,
-            timeout=args.accept_timeout, interval=args.interval, log=log,
-        )
-        print(f"ingest answered {accepted.status_code} {accepted.text}", flush=True)
-        print(f"status history at {args.fake}/_fake/model-runs/{model_run_id}:", flush=True)
-        statuses = wait_for_terminal(args.fake, model_run_id, args.timeout,
-                                     interval=args.interval, on_status=_print_status)
+        with httpx.Client(timeout=10.0) as http:
+            accepted = send_until_accepted(
+                args.ingest, secret, model_run_id, args.model_type, args.model_id,
+                timeout=args.accept_timeout, interval=args.interval, client=http, log=log,
+            )
+            print(f"ingest answered {accepted.status_code} {accepted.text}", flush=True)
+            print(f"status history at {args.fake}/_fake/model-runs/{model_run_id}:",
+                  flush=True)
+            statuses = wait_for_terminal(args.fake, model_run_id, args.timeout,
+                                         interval=args.interval, client=http,
+                                         on_status=_print_status)
     except DemoError as exc:
         print(f"demo_client: {exc}", file=sys.stderr)
         if isinstance(exc, NotTerminalError) and not exc.statuses:
