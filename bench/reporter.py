@@ -141,7 +141,7 @@ def baseline_run(port: SdkLabelbox, run: str, lines: list[dict[str, object]]) ->
 
 async def measure_baseline(endpoint: str, runs: list[str], concurrency: int,
                            folder: Path) -> tuple[float, float]:
-    port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0))
+    port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
     uri, sha256 = predictions_artifact(folder, "baseline")
     lines = [json.loads(x) for x in read_artifact(uri, sha256).splitlines()]
     started = time.perf_counter()
@@ -166,7 +166,7 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
             await store.append(f"model_run-{run}", stream_events(run, uri, sha256))
         calls = LabelboxCalls(PostgresAuditLog(pool, "bench"), settings.policy,
                               ReporterMetrics())
-        port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0))
+        port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
         reconciler = Reconciler(store, Ledger(pool), Deliverer(port, calls, store, settings),
                                 ReporterMetrics(), concurrency=concurrency)
         started = time.perf_counter()

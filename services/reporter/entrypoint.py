@@ -37,7 +37,8 @@ def sdk_port(settings: ReporterSettings) -> LabelboxPort:
     from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 
     return SdkLabelbox(single_attempt_client(settings.api_key, settings.endpoint,
-                                             settings.call_timeout), settings.call_timeout)
+                                             settings.call_timeout, settings.policy.threads),
+                       settings.call_timeout)
 
 
 async def _watch_backlog(outbox: PostgresOutbox, metrics: ReporterMetrics,

@@ -20,17 +20,24 @@ from labelbox.schema.export_task import ExportTask
 from labelbox.schema.model_run import ModelRun
 from lbox.exceptions import ResourceNotFoundError
 from lbox.request_client import RequestClient
+from requests.adapters import HTTPAdapter
 
 from services.reporter.labelbox_port import ImportReport
 
 logger = logging.getLogger(__name__)
 
 
-def single_attempt_client(api_key: str, endpoint: str, timeout: float) -> labelbox.Client:
-    """A client whose every request is sent once, with ``timeout`` seconds to answer.
-    Constructing it sends nothing."""
+def single_attempt_client(api_key: str, endpoint: str, timeout: float,
+                          connections: int = 16) -> labelbox.Client:
+    """A client whose every request is sent once, with ``timeout`` seconds to answer, and
+    whose session keeps ``connections`` connections (the SDK's default pool of 10 makes
+    more threads than that open and discard a connection per call). Constructing it sends
+    nothing."""
     client = labelbox.Client(api_key=api_key, endpoint=endpoint, enable_experimental=True)
     request_client = client._request_client
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections)
+    for scheme in ("http://", "https://"):
+        request_client._connection.mount(scheme, adapter)
     unwrapped: Callable[..., Any] | None = getattr(RequestClient.execute, "__wrapped__", None)
     if unwrapped is None:  # pragma: no cover - a future SDK without the retry decorator
         logger.warning("labelbox SDK: RequestClient.execute has no retry wrapper to bypass")

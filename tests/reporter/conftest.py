@@ -113,7 +113,8 @@ def build_reporter(pool: asyncpg.Pool, settings: ReporterSettings, fake: FakeLab
     calls = LabelboxCalls(PostgresAuditLog(pool, settings.reporter_id), settings.policy,
                           metrics)
     port = SdkLabelbox(single_attempt_client(settings.api_key, settings.endpoint,
-                                             settings.call_timeout), settings.call_timeout)
+                                             settings.call_timeout, settings.policy.threads),
+                       settings.call_timeout)
     ledger = Ledger(pool)
     reconciler = Reconciler(store, ledger, Deliverer(port, calls, store, settings), metrics,
                             concurrency=settings.concurrency)
