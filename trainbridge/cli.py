@@ -98,6 +98,39 @@ def _dev(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                           once=args.once), environ)
 
 
+def _retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+    import getpass
+    import json
+
+    from eventlog.postgres import PostgresEventStore, create_pool
+    from trainbridge.retry import RetryRefusedError, retry_run
+
+    database = DatabaseSettings.from_env(environ)
+    by = args.by or environ.get("USER") or getpass.getuser()
+
+    async def retry() -> int:
+        pool = await create_pool(database)
+        try:
+            retried = await retry_run(PostgresEventStore(pool), args.model_run_id, by=by,
+                                      reason=args.reason)
+        except RetryRefusedError as exc:
+            print(f"trainbridge retry: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await pool.close()
+        if args.json:
+            print(json.dumps({"modelRunId": retried.model_run_id, "attempt": retried.attempt,
+                              "eventId": str(retried.event_id), "requestedBy": by,
+                              "reason": args.reason}))
+        else:
+            print(f"model run {retried.model_run_id}: attempt {retried.attempt} requested by "
+                  f"{by} ({args.reason})")
+        return 0
+
+    return asyncio.run(retry())
+
+
 def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
 
@@ -171,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--once", action="store_true",
                      help="with --demo: stop once the demo run ends (exit 0 on COMPLETE)")
     dev.set_defaults(run=_dev)
+    retry = commands.add_parser(
+        "retry",
+        help="start a new attempt of a failed model run (no new click in Labelbox needed)",
+        description="Append a new TrainingRequested attempt for a failed run, recording who "
+                    "asked and why; the trainer and the reporter take it from there.",
+    )
+    retry.add_argument("model_run_id", metavar="MODEL_RUN_ID")
+    retry.add_argument("--reason", required=True, help="why (recorded with the attempt)")
+    retry.add_argument("--by", default=None, help="who asks (default: $USER)")
+    retry.add_argument("--json", action="store_true", help="print the result as JSON")
+    retry.set_defaults(run=_retry)
     redrive = commands.add_parser(
         "redrive",
         help="retry the reporter's parked Labelbox deliveries (all, or one model run's)",
