@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +46,38 @@ async def ensure_database(database_url: str) -> None:
             await admin.close()
     else:
         await connection.close()
+
+
+SERVICE_ROLES = ("ingest", "trainer", "reporter", "operator")
+"""Each has a role ``trainbridge_<service>`` (migration 0007)."""
+
+LOGIN_PASSWORD_SETTINGS = {
+    "ingest": "TRAINBRIDGE_INGEST_DATABASE_PASSWORD",
+    "trainer": "TRAINBRIDGE_TRAINER_DATABASE_PASSWORD",
+    "reporter": "TRAINBRIDGE_REPORTER_DATABASE_PASSWORD",
+    "operator": "TRAINBRIDGE_OPERATOR_DATABASE_PASSWORD",
+}
+"""`trainbridge migrate` lets a role log in with the password in this setting, when set."""
+
+
+async def _grant_logins(database_url: str, passwords: Mapping[str, str]) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for service, password in passwords.items():
+            if service not in SERVICE_ROLES:
+                raise ValueError(f"no role for {service!r}")
+            literal = await connection.fetchval("SELECT quote_literal($1::text)", password)
+            await connection.execute(
+                f"ALTER ROLE trainbridge_{service} WITH LOGIN PASSWORD {literal}")
+            logger.info("role trainbridge_%s may log in", service)
+    finally:
+        await connection.close()
+
+
+def grant_logins(database_url: str, passwords: Mapping[str, str]) -> None:
+    """Let the service roles log in with these passwords (``{"ingest": "..."}``)."""
+    if passwords:
+        asyncio.run(_grant_logins(database_url, passwords))
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

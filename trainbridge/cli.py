@@ -17,10 +17,16 @@ from eventlog.settings import DatabaseSettings, SettingsError, redact
 
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from eventlog import migrate
+    from eventlog.settings import read_setting
 
     settings = DatabaseSettings.from_env(environ)
     logging.getLogger("trainbridge").info("migrating %s", redact(settings.url))
     migrate.upgrade(settings.url, args.revision)
+    passwords = {
+        service: password for service, setting in migrate.LOGIN_PASSWORD_SETTINGS.items()
+        if (password := read_setting(environ, setting))
+    }
+    migrate.grant_logins(settings.url, passwords)
     return 0
 
 
@@ -131,6 +137,64 @@ def _retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return asyncio.run(retry())
 
 
+def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+    import json
+    from pathlib import Path
+
+    from trainbridge import verify
+
+    database = DatabaseSettings.from_env(environ)
+    anchor = None
+    if args.anchor is not None:
+        try:
+            anchor = verify.parse_anchor(Path(args.anchor).read_text(encoding="utf-8"))
+        except (OSError, verify.AnchorError) as exc:
+            print(f"trainbridge verify: {args.anchor}: {exc}", file=sys.stderr)
+            return 2
+    result = asyncio.run(verify.verify(database, args.stream, anchor))
+    if args.print_anchor:
+        if not result.intact:  # never anchor a log that is already broken
+            verify.print_report(result, sys.stderr)
+            return 1
+        document = asyncio.run(verify.anchor_document(database, args.stream))
+        print(json.dumps(document, indent=1, sort_keys=True))
+        return 0
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        verify.print_report(result, sys.stdout)
+    return 0 if result.intact else 1
+
+
+def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+    import json
+
+    from eventlog.postgres import create_pool
+    from trainbridge.replay import ReplayReport, replay_ledger
+
+    database = DatabaseSettings.from_env(environ)
+
+    async def replay() -> ReplayReport:
+        pool = await create_pool(database)
+        try:
+            return await replay_ledger(pool, dry_run=args.dry_run)
+        finally:
+            await pool.close()
+
+    report = asyncio.run(replay())
+    if args.json:
+        print(json.dumps({"before": report.before, "delivered": report.delivered,
+                          "parked": report.parked, "dryRun": args.dry_run}))
+    else:
+        verb = "would rebuild" if args.dry_run else "rebuilt"
+        print(f"{verb} the reporter's ledger from history: {report.delivered} delivered, "
+              f"{report.parked} parked (it held {report.before} rows); nothing was sent to "
+              "Labelbox")
+    return 0
+
+
 def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
 
@@ -151,6 +215,33 @@ def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"redrive requested: {stream_id}")
     print(f"{len(streams)} model run(s) will be retried by the reporter's next sweep"
           if streams else "no parked deliveries")
+    return 0
+
+
+def _operator(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``runs``, ``audit`` and ``parked``: read-only views of the log (trainbridge.operator)."""
+    import asyncio
+
+    from trainbridge import operator
+
+    database = DatabaseSettings.from_env(environ)
+    try:
+        if args.command == "runs":
+            where = operator.RunFilter(
+                status=operator.parse_status(args.status) if args.status else None,
+                model_type=args.model_type,
+                since=operator.parse_since(args.since) if args.since else None,
+                limit=args.limit)
+            output = asyncio.run(operator.runs_command(database, where, as_json=args.json))
+        elif args.command == "audit":
+            output = asyncio.run(operator.audit_command(database, args.model_run_id,
+                                                        as_json=args.json))
+        else:
+            output = asyncio.run(operator.parked_command(database, as_json=args.json))
+    except (ValueError, operator.UnknownModelRunError) as exc:
+        print(f"trainbridge {args.command}: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(output)
     return 0
 
 
@@ -204,6 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--once", action="store_true",
                      help="with --demo: stop once the demo run ends (exit 0 on COMPLETE)")
     dev.set_defaults(run=_dev)
+    verify = commands.add_parser(
+        "verify",
+        help="recompute the hash chains of the event log and the Labelbox audit log and "
+             "report rows altered or removed behind the append-only triggers (exit 1)",
+        description="Exit 0 when every chain is intact, 1 when anything is reported. "
+                    "What it cannot see, and anchoring: README, 'Tamper evidence'.",
+    )
+    verify.add_argument("--stream", default=None, metavar="STREAM_ID",
+                        help="only this stream and the model runs it called Labelbox for")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--print-anchor", action="store_true",
+                        help="if intact, print every chain's head (position and hash) as JSON, "
+                             "to keep outside the database")
+    verify.add_argument("--anchor", default=None, metavar="FILE",
+                        help="also check that the heads in FILE (from --print-anchor) are "
+                             "still there, unchanged")
+    verify.set_defaults(run=_verify)
     retry = commands.add_parser(
         "retry",
         help="start a new attempt of a failed model run (no new click in Labelbox needed)",
@@ -215,6 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--by", default=None, help="who asks (default: $USER)")
     retry.add_argument("--json", action="store_true", help="print the result as JSON")
     retry.set_defaults(run=_retry)
+    replay = commands.add_parser(
+        "replay",
+        help="rebuild the reporter's ledger from the audit log and the events, without "
+             "calling Labelbox",
+        description="Rebuild reporter_deliveries from labelbox_calls and the events the "
+                    "reporter appended. Needs a role that may DELETE reporter_deliveries "
+                    "(the database owner).",
+    )
+    replay.add_argument("--dry-run", action="store_true",
+                        help="compute and report, then roll back")
+    replay.add_argument("--json", action="store_true", help="print the result as JSON")
+    replay.set_defaults(run=_replay)
     redrive = commands.add_parser(
         "redrive",
         help="retry the reporter's parked Labelbox deliveries (all, or one model run's)",
@@ -224,6 +344,37 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--model-run", default=None, metavar="ID",
                          help="only this model run's deliveries")
     redrive.set_defaults(run=_redrive)
+    runs = commands.add_parser(
+        "runs",
+        help="list model runs, newest first, with status, Labelbox status and durations",
+        description="Model runs from the model_runs view, newest first.",
+    )
+    runs.add_argument("--status", default=None,
+                      help="only runs in this status: complete, failed, in_progress")
+    runs.add_argument("--model-type", default=None, metavar="TYPE", help="only this model type")
+    runs.add_argument("--since", default=None, metavar="WHEN",
+                      help="only runs requested since an ISO 8601 time (UTC unless it says "
+                           "otherwise) or an age such as 24h, 7d")
+    runs.add_argument("--limit", type=int, default=50, metavar="N",
+                      help="at most N runs (50)")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    runs.set_defaults(run=_operator)
+    audit = commands.add_parser(
+        "audit",
+        help="one model run's events and Labelbox calls, in time order",
+        description="The run's state and its timeline (the run_timeline view).",
+    )
+    audit.add_argument("model_run_id", metavar="MODEL_RUN_ID")
+    audit.add_argument("--json", action="store_true", help="print JSON")
+    audit.set_defaults(run=_operator)
+    parked = commands.add_parser(
+        "parked",
+        help="Labelbox deliveries waiting for an operator, with their errors",
+        description="Parked deliveries (and those whose redrive is pending); retry them "
+                    "with `trainbridge redrive`.",
+    )
+    parked.add_argument("--json", action="store_true", help="print JSON")
+    parked.set_defaults(run=_operator)
     fake = commands.add_parser(
         "fake-labelbox",
         help="serve a fake Labelbox GraphQL API for tests and demos (control API: /_fake)",

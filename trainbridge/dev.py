@@ -32,10 +32,13 @@ def say(name: str, line: str) -> None:
 class ChildSpec:
     name: str
     argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    """Variables this child gets on top of the supervisor's environment."""
 
     @classmethod
-    def command(cls, name: str, *args: str) -> ChildSpec:
-        return cls(name, (sys.executable, "-m", "trainbridge", *args))
+    def command(cls, name: str, *args: str, env: Mapping[str, str] | None = None) -> ChildSpec:
+        return cls(name, (sys.executable, "-m", "trainbridge", *args),
+                   tuple((env or {}).items()))
 
 
 @dataclass
@@ -66,7 +69,8 @@ class Supervisor:
 
     async def start(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(
-            *child.spec.argv, env=self._environ, stdin=asyncio.subprocess.DEVNULL,
+            *child.spec.argv, env={**self._environ, **dict(child.spec.env)},
+            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children
         )

@@ -219,11 +219,21 @@ def test_compose_refuses_to_start_without_the_webhook_secret() -> None:
 def test_passwords_in_env_example_are_safe_inside_the_service_urls() -> None:
     for name in ("POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"):
         assert re.fullmatch(r"[A-Za-z0-9._~-]+", ENV_EXAMPLE[name]), name
-    env = environment(SERVICES["ingest"])
-    assert env["TRAINBRIDGE_DATABASE_URL"] == (
+    assert environment(SERVICES["migrate"])["TRAINBRIDGE_DATABASE_URL"] == (
         f"postgresql://trainbridge:{ENV_EXAMPLE['POSTGRES_PASSWORD']}@postgres:5432/trainbridge")
-    assert env["TRAINBRIDGE_AMQP_URL"] == (
-        f"amqp://trainbridge:{ENV_EXAMPLE['RABBITMQ_PASSWORD']}@rabbitmq:5672/")
+    for service in ("ingest", "trainer", "reporter"):
+        setting = f"TRAINBRIDGE_{service.upper()}_DATABASE_PASSWORD"
+        assert re.fullmatch(r"[A-Za-z0-9._~-]+", ENV_EXAMPLE[setting]), setting
+        env = environment(SERVICES[service])
+        assert env["TRAINBRIDGE_DATABASE_URL"] == (  # its own least-privileged role
+            f"postgresql://trainbridge_{service}:{ENV_EXAMPLE[setting]}@postgres:5432/"
+            "trainbridge")
+        assert env["TRAINBRIDGE_AMQP_URL"] == (
+            f"amqp://trainbridge:{ENV_EXAMPLE['RABBITMQ_PASSWORD']}@rabbitmq:5672/")
+        # only migrate (which sets it) and the service itself know a role's password
+        holders = {name for name, s in SERVICES.items()
+                   if ENV_EXAMPLE[setting] in str(environment(s))}
+        assert holders == {"migrate", service}, (setting, holders)
     postgres, rabbitmq = environment(SERVICES["postgres"]), environment(SERVICES["rabbitmq"])
     assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("trainbridge", "trainbridge")
     assert rabbitmq["RABBITMQ_DEFAULT_USER"] == "trainbridge"

@@ -12,10 +12,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import pytest
 
+from eventlog.migrate import SERVICE_ROLES
 from tests.conftest import BrokerNamespace
 from tests.fake_labelbox import FakeLabelbox
 from tests.integration.helpers import eventually
@@ -93,16 +96,35 @@ def environment(database_url: str, broker: BrokerNamespace, fake: FakeLabelbox,
     }
 
 
+async def allow_service_logins(database_url: str) -> None:
+    """The test server trusts local connections: a role only needs LOGIN (cluster-wide)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        for service in SERVICE_ROLES:
+            await connection.execute(f"ALTER ROLE trainbridge_{service} LOGIN")
+    finally:
+        await connection.close()
+
+
+def as_role(database_url: str, service: str) -> dict[str, str]:
+    parts = urlsplit(database_url)
+    netloc = f"trainbridge_{service}@{parts.hostname}:{parts.port or 5432}"
+    return {"TRAINBRIDGE_DATABASE_URL": urlunsplit(parts._replace(netloc=netloc))}
+
+
 @pytest.fixture
 async def system(database_url: str, broker: BrokerNamespace, fake_labelbox: FakeLabelbox,
                  tmp_path: Path) -> AsyncIterator[System]:
     broker.consumers |= {"trainer", "reporter"}
     port = free_port()
     env = environment(database_url, broker, fake_labelbox, tmp_path, port)
+    # Each service connects as its own least-privileged role (migration 0007), as in compose.
+    await allow_service_logins(database_url)
     supervisor = Supervisor([
-        ChildSpec.command("ingest", "ingest", "--host", "127.0.0.1", "--port", str(port)),
-        ChildSpec.command("trainer", "trainer"),
-        ChildSpec.command("reporter", "reporter"),
+        ChildSpec.command("ingest", "ingest", "--host", "127.0.0.1", "--port", str(port),
+                          env=as_role(database_url, "ingest")),
+        ChildSpec.command("trainer", "trainer", env=as_role(database_url, "trainer")),
+        ChildSpec.command("reporter", "reporter", env=as_role(database_url, "reporter")),
     ], env, restart_delay=0.2, stop_timeout=20)
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop))
