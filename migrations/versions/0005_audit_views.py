@@ -10,7 +10,7 @@ predicate is false), so the event log's write path pays next to nothing for them
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-28
+Create Date: 2026-11-27
 """
 
 from collections.abc import Sequence

@@ -16,7 +16,7 @@ chains. Existing rows are chained here, in their stream (run) order.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-28
+Create Date: 2026-11-27
 """
 
 from collections.abc import Sequence
