@@ -211,6 +211,11 @@ def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             await pool.close()
 
     streams = asyncio.run(redrive())
+    if args.json:
+        import json
+
+        print(json.dumps({"redriven": [s.removeprefix("model_run-") for s in streams]}))
+        return 0
     for stream_id in streams:
         print(f"redrive requested: {stream_id}")
     print(f"{len(streams)} model run(s) will be retried by the reporter's next sweep"
@@ -343,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redrive.add_argument("--model-run", default=None, metavar="ID",
                          help="only this model run's deliveries")
+    redrive.add_argument("--json", action="store_true", help="print the result as JSON")
     redrive.set_defaults(run=_redrive)
     runs = commands.add_parser(
         "runs",

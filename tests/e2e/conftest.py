@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +21,14 @@ from eventlog.migrate import SERVICE_ROLES
 from tests.conftest import BrokerNamespace
 from tests.fake_labelbox import FakeLabelbox
 from tests.integration.helpers import eventually
+from tests.ports import free_port
 from tests.signing import signed
+from trainbridge.cli import main
 from trainbridge.dev import ChildSpec, Supervisor
 
 SECRET = "e2e-secret"
 TERMINAL = ("COMPLETE", "FAILED")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -162,3 +157,20 @@ def image_rows(run: str, base_url: str, names: list[str]) -> list[dict[str, Any]
                                 "objects": [], "relationships": []}}]}}}},
         })
     return rows
+
+
+async def cli_json(database_url: str, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code = await asyncio.to_thread(main, [*args, "--json"],
+                                   {"TRAINBRIDGE_DATABASE_URL": database_url})
+    assert code == 0, args
+    # the services' output, relayed by the supervisor, is captured too: decode the command's
+    # (possibly indented) JSON, the last document that starts a line
+    out = capsys.readouterr().out
+    starts = [i for i, ch in enumerate(out) if ch in "[{" and (i == 0 or out[i - 1] == "\n")]
+    for start in reversed(starts):
+        try:
+            value, _ = json.JSONDecoder().raw_decode(out[start:])
+        except json.JSONDecodeError:
+            continue
+        return value
+    raise AssertionError(f"no JSON in the output of {args}: {out[-500:]}")

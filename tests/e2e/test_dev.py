@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import BrokerNamespace
-from tests.e2e.conftest import free_port
+from tests.ports import free_port
 
 
 def dev_env(database_url: str, broker: BrokerNamespace, tmp_path: Path,

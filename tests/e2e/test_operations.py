@@ -5,35 +5,15 @@ nothing is sent to Labelbox twice."""
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 import pytest
 
 from services.fake_labelbox.sample_rows import text_classification_rows
-from tests.e2e.conftest import System
+from tests.e2e.conftest import System, cli_json
 from tests.integration.helpers import eventually
 from tests.reporter.test_reporting import collapsed
-from trainbridge.cli import main
 
 EXPECTED = ["EXPORTING_DATA", "PREPARING_DATA", "TRAINING_MODEL", "COMPLETE"]
-
-
-async def cli_json(database_url: str, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code = await asyncio.to_thread(main, [*args, "--json"],
-                                   {"TRAINBRIDGE_DATABASE_URL": database_url})
-    assert code == 0, args
-    # the services' output, relayed by the supervisor, is captured too: decode the command's
-    # (possibly indented) JSON, the last document that starts a line
-    out = capsys.readouterr().out
-    starts = [i for i, ch in enumerate(out) if ch in "[{" and (i == 0 or out[i - 1] == "\n")]
-    for start in reversed(starts):
-        try:
-            value, _ = json.JSONDecoder().raw_decode(out[start:])
-        except json.JSONDecodeError:
-            continue
-        return value
-    raise AssertionError(f"no JSON in the output of {args}: {out[-500:]}")
 
 
 async def test_a_parked_delivery_is_redriven_and_the_run_completes(
@@ -54,9 +34,8 @@ async def test_a_parked_delivery_is_redriven_and_the_run_completes(
     assert control.statuses("parked-run") == []
 
     control.clear_faults()  # the operator fixed the permissions
-    code = await asyncio.to_thread(main, ["redrive", "--model-run", "parked-run"],
-                                   {"TRAINBRIDGE_DATABASE_URL": database_url})
-    assert code == 0
+    assert await cli_json(database_url, capsys, "redrive", "--model-run", "parked-run") == {
+        "redriven": ["parked-run"]}
 
     async def completed() -> bool:
         return control.statuses("parked-run")[-1:] == ["COMPLETE"]

@@ -4,13 +4,12 @@ in Labelbox; the whole system takes it from there, and the event records who and
 from __future__ import annotations
 
 import asyncio
-import json
 
 import asyncpg
 import pytest
 
 from services.fake_labelbox.sample_rows import text_classification_rows
-from tests.e2e.conftest import System
+from tests.e2e.conftest import System, cli_json
 from tests.integration.helpers import eventually
 from tests.reporter.test_reporting import collapsed
 from trainbridge.cli import main
@@ -35,11 +34,8 @@ async def test_a_failed_run_is_retried_by_an_operator_and_completes(
     assert control.statuses(RUN) == ["EXPORTING_DATA", "FAILED"]
 
     control.set_export_behaviour(RUN, fail=False)  # the cause is fixed
-    assert await cli(database_url, "retry", RUN, "--reason", "export fixed by Labelbox",
-                     "--by", "alice", "--json") == 0
-    # (the services' own output, relayed by the supervisor, is captured too)
-    [printed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-                 if line.startswith('{"modelRunId"')]
+    printed = await cli_json(database_url, capsys, "retry", RUN, "--reason",
+                             "export fixed by Labelbox", "--by", "alice")
     assert (printed["attempt"], printed["requestedBy"]) == (2, "alice")
 
     async def completed() -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,10 @@ from pathlib import Path
 import httpx
 import labelbox
 
+from tests.ports import free_port
+
 TRAINBRIDGE = Path(sys.executable).parent / "trainbridge"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_the_command_serves_a_sample_model_run_to_the_sdk() -> None:

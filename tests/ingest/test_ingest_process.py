@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -17,14 +16,8 @@ from eventlog.model_types import PostgresModelTypeCatalog
 from tests.conftest import BrokerNamespace
 from tests.ingest.conftest import MODEL_TYPES, SECRET, body_of
 from tests.integration.helpers import Probe
+from tests.ports import free_port
 from tests.signing import signed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def wait_ready(url: str, timeout: float = 20) -> None:

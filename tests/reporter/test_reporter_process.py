@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,17 +16,12 @@ import httpx
 from tests.conftest import BrokerNamespace
 from tests.fake_labelbox import FakeLabelbox
 from tests.integration.helpers import Probe, eventually
+from tests.ports import free_port
 from tests.reporter.conftest import Reporter, sample_rows
 from tests.reporter.test_reporting import imports_created
 
 RUNS = ["run-1", "run-2", "run-3"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def start_reporter(env: Mapping[str, str]) -> asyncio.subprocess.Process:
