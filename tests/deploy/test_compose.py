@@ -44,8 +44,10 @@ RESOLVED = interpolate(COMPOSE, ENV_EXAMPLE)
 SERVICES = services(RESOLVED)
 
 LONG_RUNNING = {"postgres", "rabbitmq", "ingest", "trainer", "reporter", "fake-labelbox"}
-ONE_SHOT = {"migrate", "demo-client"}
+ONE_SHOT = {"migrate", "demo-client", "operator"}
 DEMO = {"fake-labelbox", "demo-client"}
+TOOLS = {"operator"}
+"""Run on demand (`docker compose run --rm operator ...`), under the `tools` profile."""
 THIRD_PARTY_IMAGES = {"postgres": POSTGRES_IMAGE, "rabbitmq": RABBITMQ_IMAGE}
 ARTIFACTS_USERS = {"trainer", "reporter"}
 
@@ -126,7 +128,7 @@ def test_every_command_is_a_real_trainbridge_subcommand() -> None:
         args = parser.parse_args(command)
         assert args.command == command[0], name
         checked.add(name)
-    assert checked == {"migrate", "ingest", "trainer", "reporter", "fake-labelbox"}
+    assert checked == {"migrate", "ingest", "trainer", "reporter", "fake-labelbox", "operator"}
 
 
 def test_the_demo_client_runs_the_demo_client_module_with_options_it_knows() -> None:
@@ -352,7 +354,8 @@ def test_the_infrastructure_images_are_the_pinned_ones_the_tests_use() -> None:
 def test_the_demo_profile_adds_the_fake_labelbox_and_its_client_only() -> None:
     in_demo = {n for n, s in SERVICES.items() if "demo" in s.get("profiles", [])}
     assert in_demo == DEMO
-    assert all(not SERVICES[n].get("profiles") for n in set(SERVICES) - DEMO)
+    assert {n for n, s in SERVICES.items() if "tools" in s.get("profiles", [])} == TOOLS
+    assert all(not SERVICES[n].get("profiles") for n in set(SERVICES) - DEMO - TOOLS)
     args = build_parser().parse_args(SERVICES["fake-labelbox"]["command"])
     assert args.auto_create and args.api_key is None
 

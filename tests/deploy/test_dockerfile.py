@@ -42,11 +42,12 @@ IMAGE_EXTRAS = {
     "reporter": "reporter",
     "fake-labelbox": "fake-labelbox",
     "demo-client": "fake-labelbox",
+    "operator": "",
 }
 
-# Commands each image runs besides its compose service's own (an operator's
-# `docker compose run --rm reporter redrive`).
-EXTRA_COMMANDS = {"reporter": ["redrive"]}
+# Commands each image runs besides its compose service's own (`docker compose run --rm
+# operator <command>`).
+EXTRA_COMMANDS = {"operator": ["audit", "parked", "redrive", "retry", "verify", "replay"]}
 INTERNAL_PACKAGES = {"eventlog", "services", "trainbridge", "migrations"}
 
 

@@ -81,3 +81,18 @@ async def test_migrate_lets_a_service_role_log_in_with_its_password(
     finally:
         await admin.close()
     assert (row["rolcanlogin"], row["has_password"]) == (True, True)
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT * FROM model_runs",
+    "SELECT * FROM run_timeline WHERE model_run_id = 'r'",
+    "SELECT * FROM labelbox_delivery_problems",
+    "SELECT * FROM model_type_stats",
+    "SELECT * FROM labelbox_calls",
+    "UPDATE reporter_deliveries SET state = 'redrive_requested', redrives = redrives + 1, "
+    "updated_at = now() WHERE state = 'parked'",
+])
+async def test_the_operator_role_reads_every_view_and_may_request_redrives(
+    sql: asyncpg.Connection, statement: str,
+) -> None:
+    await as_role(sql, "trainbridge_operator", statement)
