@@ -49,13 +49,16 @@ def _lock_key(stream_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+# ``calls``: the audited Labelbox calls made for the delivery so far (what replay recounts).
 _RECORD = """
 INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt, action,
                                  cause_event_id, state, result, error, calls)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+        (SELECT count(*) FROM labelbox_calls
+         WHERE model_run_id = $3 AND stream_id = $1 AND delivery_key = $2))
 ON CONFLICT (stream_id, delivery_key) DO UPDATE
 SET state = EXCLUDED.state, result = EXCLUDED.result, error = EXCLUDED.error,
-    calls = reporter_deliveries.calls + 1, updated_at = now()
+    calls = EXCLUDED.calls, updated_at = now()
 """
 
 _REDRIVE = """
