@@ -16,6 +16,7 @@ from eventlog.events import (
     NewEvent,
     RecordedEvent,
     StreamState,
+    caused_event,
     event_metadata,
 )
 from eventlog.store import EventStore, UnitOfWork
@@ -34,5 +35,6 @@ __all__ = [
     "StoreUnavailableError",
     "StreamState",
     "UnitOfWork",
+    "caused_event",
     "event_metadata",
 ]

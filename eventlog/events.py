@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from eventlog.tracing import child_traceparent
+
 JsonObject = Mapping[str, Any]
 
 
@@ -111,3 +113,26 @@ def event_metadata(
         metadata["causation_id"] = str(causation_id)
     metadata.update(extra)
     return metadata
+
+
+def caused_event(
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    producer: str,
+    event_id: UUID,
+    correlation_id: str | None,
+    causation_id: str | UUID | None = None,
+    traceparent: str | None = None,
+) -> NewEvent:
+    """An event a service appends because of another: it keeps the cause's correlation id,
+    names the cause, and continues its trace (``traceparent``: the cause's) with a span of
+    its own. Pass an ``event_id`` derived from the cause, so a repeat is an idempotent append."""
+    return NewEvent(
+        event_type,
+        data,
+        event_metadata(producer=producer, correlation_id=correlation_id,
+                       causation_id=causation_id,
+                       traceparent=child_traceparent(traceparent, event_id)),
+        event_id=event_id,
+    )

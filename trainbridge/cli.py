@@ -12,7 +12,13 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from eventlog.errors import EventLogError
-from eventlog.settings import DatabaseSettings, SettingsError, redact
+from eventlog.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    RelaySettings,
+    SettingsError,
+    redact,
+)
 
 
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -30,20 +36,29 @@ def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _service_settings(
+    environ: Mapping[str, str],
+) -> tuple[DatabaseSettings, BrokerSettings, RelaySettings]:
+    """What every long-running service reads: database, broker and relay settings. It also
+    switches logging to JSON lines (after the settings, so a configuration error still
+    reads as plain text)."""
+    from eventlog.json_logs import use_json_logs
+
+    settings = (DatabaseSettings.from_env(environ), BrokerSettings.from_env(environ),
+                RelaySettings.from_env(environ))
+    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    return settings
+
+
 def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
     from dataclasses import replace
 
-    from eventlog.json_logs import use_json_logs
-    from eventlog.settings import BrokerSettings, RelaySettings
     from services.ingest.entrypoint import serve
     from services.ingest.settings import IngestSettings
 
     ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
-    database = DatabaseSettings.from_env(environ)
-    broker = BrokerSettings.from_env(environ)
-    relay = RelaySettings.from_env(environ)
-    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    database, broker, relay = _service_settings(environ)
     asyncio.run(serve(ingest, database, broker, relay))
     return 0
 
@@ -51,39 +66,28 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
 
-    from eventlog.json_logs import use_json_logs
     from eventlog.runner import run_until_signalled
-    from eventlog.settings import BrokerSettings, RelaySettings
     from services.trainer.entrypoint import serve
     from services.trainer.settings import TrainerSettings
 
     trainer = TrainerSettings.from_env(environ)
-    database = DatabaseSettings.from_env(environ)
-    broker = BrokerSettings.from_env(environ)
-    relay = RelaySettings.from_env(environ)
-    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    database, broker, relay = _service_settings(environ)
     asyncio.run(run_until_signalled(lambda stop: serve(trainer, database, broker, relay, stop)))
     return 0
 
 
 def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
+    from dataclasses import replace
 
-    from eventlog.json_logs import use_json_logs
     from eventlog.runner import run_until_signalled
-    from eventlog.settings import BrokerSettings, RelaySettings
     from services.reporter.entrypoint import serve
     from services.reporter.settings import ReporterSettings
 
     reporter = ReporterSettings.from_env(environ)
     if args.metrics_port is not None:
-        from dataclasses import replace
-
         reporter = replace(reporter, metrics_port=args.metrics_port)
-    database = DatabaseSettings.from_env(environ)
-    broker = BrokerSettings.from_env(environ)
-    relay = RelaySettings.from_env(environ)
-    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    database, broker, relay = _service_settings(environ)
     asyncio.run(run_until_signalled(lambda stop: serve(reporter, database, broker, relay, stop)))
     return 0
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eventlog import ConcurrencyError, EventStore, NewEvent, event_metadata
-from eventlog.tracing import child_traceparent
+from eventlog import ConcurrencyError, EventStore, caused_event
 from services.ingest.intake import EVENT_ID_NAMESPACE, RunState, current_attempt
 
 # What the retry does not repeat from the last webhook: facts about that HTTP request.
@@ -55,13 +54,9 @@ async def retry_run(store: EventStore, model_run_id: str, *, by: str, reason: st
                   "previousFailure": failure.data.get("message") if failure else None},
     })
     event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream_id}/attempt/{attempt + 1}")
-    event = NewEvent(
-        "TrainingRequested", data,
-        event_metadata(producer="operator", correlation_id=f"retry-{uuid.uuid4()}",
-                       causation_id=failure.event_id if failure else last.event_id,
-                       traceparent=child_traceparent(None, event_id)),
-        event_id=event_id,
-    )
+    event = caused_event("TrainingRequested", data, producer="operator", event_id=event_id,
+                         correlation_id=f"retry-{uuid.uuid4()}",
+                         causation_id=failure.event_id if failure else last.event_id)
     try:
         await store.append(stream_id, [event], events[-1].stream_version)
     except ConcurrencyError as exc:

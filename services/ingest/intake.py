@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventlog import ConcurrencyError, EventStore, NewEvent, RecordedEvent, event_metadata
-from eventlog.tracing import child_traceparent
+from eventlog import ConcurrencyError, EventStore, NewEvent, RecordedEvent, caused_event
 from services.ingest.model_run import ModelRunRequest
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1f5e-3c0e-4d0e-9a63-0c2b1d1e7a10")
@@ -85,13 +84,8 @@ def training_requested(request: ModelRunRequest, receipt: Receipt, attempt: int)
     }
     # Deterministic: a retried append of the same attempt is an idempotent success.
     event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.stream_id}/attempt/{attempt}")
-    return NewEvent(
-        "TrainingRequested",
-        data,
-        event_metadata(producer="ingest", correlation_id=receipt.correlation_id,
-                       traceparent=child_traceparent(receipt.traceparent, event_id)),
-        event_id=event_id,
-    )
+    return caused_event("TrainingRequested", data, producer="ingest", event_id=event_id,
+                        correlation_id=receipt.correlation_id, traceparent=receipt.traceparent)
 
 
 async def request_training(

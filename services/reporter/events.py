@@ -7,8 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eventlog import NewEvent, event_metadata
-from eventlog.tracing import child_traceparent
+from eventlog import NewEvent, caused_event
 
 NAMESPACE = uuid.UUID("9a4c2e71-5b3d-4f08-8c6e-1d2f3a4b5c6d")
 
@@ -16,14 +15,10 @@ NAMESPACE = uuid.UUID("9a4c2e71-5b3d-4f08-8c6e-1d2f3a4b5c6d")
 def reporter_event(event_type: str, data: dict[str, Any], *, stream_id: str, attempt: int,
                    correlation_id: str | None, causation_id: uuid.UUID,
                    traceparent: str | None = None) -> NewEvent:
-    event_id = uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}")
-    return NewEvent(
-        event_type,
-        {"attempt": attempt, **data},
-        event_metadata(producer="reporter", correlation_id=correlation_id,
-                       causation_id=causation_id,
-                       traceparent=child_traceparent(traceparent, event_id)),
-        event_id=event_id,
+    return caused_event(
+        event_type, {"attempt": attempt, **data}, producer="reporter",
+        event_id=uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}"),
+        correlation_id=correlation_id, causation_id=causation_id, traceparent=traceparent,
     )
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eventlog import NewEvent, event_metadata
-from eventlog.tracing import child_traceparent
+from eventlog import NewEvent, caused_event
 
 NAMESPACE = uuid.UUID("3f0c9b1e-8d2a-4e7b-a1c5-6b9e0d4f2a17")
 MAX_UI_MESSAGE = 255
@@ -25,14 +24,10 @@ def trainer_event(
     traceparent: str | None = None,
 ) -> NewEvent:
     """``traceparent``: the trace context of the event that caused this one."""
-    event_id = uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}/{step}")
-    return NewEvent(
-        event_type,
-        {"attempt": attempt, **data},
-        event_metadata(producer="trainer", correlation_id=correlation_id,
-                       causation_id=causation_id,
-                       traceparent=child_traceparent(traceparent, event_id)),
-        event_id=event_id,
+    return caused_event(
+        event_type, {"attempt": attempt, **data}, producer="trainer",
+        event_id=uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}/{step}"),
+        correlation_id=correlation_id, causation_id=causation_id, traceparent=traceparent,
     )
 
 
