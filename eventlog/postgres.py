@@ -202,6 +202,16 @@ async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     return pool
 
 
+@asynccontextmanager
+async def pooled(settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool for the block, closed after it (one-shot commands)."""
+    pool = await create_pool(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 async def ping(pool: asyncpg.Pool) -> None:
     """Raise ``StoreUnavailableError`` unless the database answers (readiness checks)."""
     async with translated_errors(pool):

@@ -113,22 +113,20 @@ def _retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import getpass
     import json
 
-    from eventlog.postgres import PostgresEventStore, create_pool
+    from eventlog.postgres import PostgresEventStore, pooled
     from trainbridge.retry import RetryRefusedError, retry_run
 
     database = DatabaseSettings.from_env(environ)
     by = args.by or environ.get("USER") or getpass.getuser()
 
     async def retry() -> int:
-        pool = await create_pool(database)
         try:
-            retried = await retry_run(PostgresEventStore(pool), args.model_run_id, by=by,
-                                      reason=args.reason)
+            async with pooled(database) as pool:
+                retried = await retry_run(PostgresEventStore(pool), args.model_run_id, by=by,
+                                          reason=args.reason)
         except RetryRefusedError as exc:
             print(f"trainbridge retry: {exc}", file=sys.stderr)
             return 1
-        finally:
-            await pool.close()
         if args.json:
             print(json.dumps({"modelRunId": retried.model_run_id, "attempt": retried.attempt,
                               "eventId": str(retried.event_id), "requestedBy": by,
@@ -175,17 +173,14 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
     import json
 
-    from eventlog.postgres import create_pool
+    from eventlog.postgres import pooled
     from trainbridge.replay import ReplayReport, replay_ledger
 
     database = DatabaseSettings.from_env(environ)
 
     async def replay() -> ReplayReport:
-        pool = await create_pool(database)
-        try:
+        async with pooled(database) as pool:
             return await replay_ledger(pool, dry_run=args.dry_run)
-        finally:
-            await pool.close()
 
     report = asyncio.run(replay())
     if args.json:
@@ -202,17 +197,14 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
 
-    from eventlog.postgres import create_pool
+    from eventlog.postgres import pooled
     from services.reporter.ledger import Ledger
 
     database = DatabaseSettings.from_env(environ)
 
     async def redrive() -> list[str]:
-        pool = await create_pool(database)
-        try:
+        async with pooled(database) as pool:
             return await Ledger(pool).request_redrive(args.model_run)
-        finally:
-            await pool.close()
 
     streams = asyncio.run(redrive())
     if args.json:

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from eventlog.postgres import create_pool, translated_errors
+from eventlog.postgres import pooled, translated_errors
 from eventlog.settings import DatabaseSettings
 
 STATUSES = ("COMPLETE", "FAILED", "IN_PROGRESS")
@@ -250,33 +250,21 @@ def render_parked(parked: Sequence[Mapping[str, Any]]) -> str:
 
 
 async def runs_command(database: DatabaseSettings, where: RunFilter, *, as_json: bool) -> str:
-    pool = await create_pool(database)
-    try:
-        async with translated_errors(pool):
-            runs = await list_runs(pool, where)
-    finally:
-        await pool.close()
+    async with pooled(database) as pool, translated_errors(pool):
+        runs = await list_runs(pool, where)
     return to_json(runs) + "\n" if as_json else render_runs(runs)
 
 
 async def audit_command(database: DatabaseSettings, model_run_id: str, *, as_json: bool
                         ) -> str:
-    pool = await create_pool(database)
-    try:
-        async with translated_errors(pool):
-            run, timeline = await run_audit(pool, model_run_id)
-    finally:
-        await pool.close()
+    async with pooled(database) as pool, translated_errors(pool):
+        run, timeline = await run_audit(pool, model_run_id)
     if as_json:
         return to_json({"run": run, "timeline": timeline}) + "\n"
     return render_audit(run, timeline)
 
 
 async def parked_command(database: DatabaseSettings, *, as_json: bool) -> str:
-    pool = await create_pool(database)
-    try:
-        async with translated_errors(pool):
-            parked = await parked_deliveries(pool)
-    finally:
-        await pool.close()
+    async with pooled(database) as pool, translated_errors(pool):
+        parked = await parked_deliveries(pool)
     return to_json(parked) + "\n" if as_json else render_parked(parked)
