@@ -56,8 +56,8 @@ def _sdk_method(name: str) -> Iterator[None]:
 
 
 def _name_calls_without_stack_walks() -> None:
-    lbox.request_client.call_info_as_str = _named_call_info  # type: ignore[attr-defined]
-    labelbox.pagination.call_info_as_str = _named_call_info  # type: ignore[attr-defined]
+    lbox.request_client.call_info_as_str = _named_call_info
+    labelbox.pagination.call_info_as_str = _named_call_info
 
 
 def single_attempt_client(api_key: str, endpoint: str, timeout: float,
