@@ -111,7 +111,7 @@ TEXT_MODEL_TYPE = "text_single_classification"
 SAMPLE_ROWS = 60  # what the fake serves an auto-created run
 TERMINAL = ("COMPLETE", "FAILED")
 TARGET_P50_MS, TARGET_P99_MS = 30.0, 150.0
-CONSUMERS = ("trainer", "reporter")
+CONSUMERS = ("trainer", "reporter", "reporter-acknowledge")
 
 
 # -- small helpers -----------------------------------------------------------------------

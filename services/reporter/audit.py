@@ -26,6 +26,8 @@ class CallContext:
     cause_event_id: UUID | None = None
     delivery_key: str | None = None
     correlation_id: str | None = None
+    acknowledges: bool = False
+    """Part of a run's acknowledgement: made on the acknowledgement threads."""
 
 
 @dataclass(frozen=True)

@@ -70,16 +70,21 @@ def _now() -> datetime:
 
 
 class LabelboxCalls:
-    def __init__(self, audit: AuditLog, policy: CallPolicy, metrics: ReporterMetrics) -> None:
+    def __init__(self, audit: AuditLog, policy: CallPolicy, metrics: ReporterMetrics,
+                 *, acknowledgement_threads: int = 4) -> None:
         self._audit = audit
         self._policy = policy
         self._metrics = metrics
         self._limiter = _limiter(policy.calls_per_second)
         self._threads = ThreadPoolExecutor(max_workers=policy.threads,
                                            thread_name_prefix="labelbox")
+        # Acknowledgements never queue behind exports and imports for a thread.
+        self._acknowledgement_threads = ThreadPoolExecutor(
+            max_workers=acknowledgement_threads, thread_name_prefix="labelbox-ack")
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+        self._acknowledgement_threads.shutdown(wait=False, cancel_futures=True)
 
     def retrying(self) -> AsyncRetrying:
         """Attempts of a unit that may be repeated after a transient failure."""
@@ -135,8 +140,10 @@ class LabelboxCalls:
         async with self._limiter:
             started = _now()
             loop = asyncio.get_running_loop()
+            threads = (self._acknowledgement_threads if context.acknowledges
+                       else self._threads)
             try:
-                result = await loop.run_in_executor(self._threads, function)
+                result = await loop.run_in_executor(threads, function)
             except Exception as exc:
                 ended = _now()
                 outcome = classify(exc)

@@ -81,7 +81,7 @@ class Deliverer:
         context = CallContext(
             model_run_id=plan.model_run_id, stream_id=plan.stream_id, action=delivery.action,
             cause_event_id=delivery.cause.event_id, delivery_key=delivery.key,
-            correlation_id=plan.correlation_id,
+            correlation_id=plan.correlation_id, acknowledges=delivery.acknowledges,
         )
         try:
             if delivery.action == "export":

@@ -28,6 +28,12 @@ from services.reporter.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
 
+CONSUMERS = ("reporter", "reporter-acknowledge")
+"""The reporter's queues (``<namespace>.<consumer>``): the main lane and the acknowledgement
+lane."""
+ACKNOWLEDGED = ("TrainingRequested",)
+"""Wake the acknowledgement lane (its own queue, so a backlog of other runs' work in the
+main queue's prefetch window never holds a new run's first status back)."""
 SUBSCRIBED = ("DataExportRequested", "StageStarted", "ModelEvaluated", "PredictionsProduced",
               "TrainingCompleted", "TrainingFailed")
 
@@ -36,8 +42,9 @@ def sdk_port(settings: ReporterSettings) -> LabelboxPort:
     # Imported here: `import labelbox` costs ~0.4 s and ~600 modules.
     from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 
+    threads = settings.policy.threads + settings.acknowledge_concurrency
     return SdkLabelbox(single_attempt_client(settings.api_key, settings.endpoint,
-                                             settings.call_timeout, settings.policy.threads),
+                                             settings.call_timeout, threads),
                        settings.call_timeout)
 
 
@@ -60,11 +67,12 @@ async def serve(
     port: LabelboxPort | None = None,
 ) -> None:
     # Each run being reconciled holds one connection for its lock and uses another.
-    pool_size = max(database.pool_size, 2 * reporter.concurrency + 4)
+    runs = reporter.concurrency + reporter.acknowledge_concurrency
+    pool_size = max(database.pool_size, 2 * runs + 4)
     pool = await create_pool(replace(database, pool_size=pool_size))
     metrics = ReporterMetrics()
     calls = LabelboxCalls(PostgresAuditLog(pool, reporter.reporter_id), reporter.policy,
-                          metrics)
+                          metrics, acknowledgement_threads=reporter.acknowledge_concurrency)
     http = None
     try:
         store = PostgresEventStore(pool)
@@ -74,13 +82,20 @@ async def serve(
         ledger = Ledger(pool)
         deliverer = Deliverer(port or sdk_port(reporter), calls, store, reporter)
         reconciler = Reconciler(store, ledger, deliverer, metrics,
-                                concurrency=reporter.concurrency)
+                                concurrency=reporter.concurrency,
+                                acknowledge_concurrency=reporter.acknowledge_concurrency)
 
         async def wake_up(event: RecordedEvent) -> None:
             await reconciler.reconcile(event.stream_id, "message")
 
+        async def acknowledge(event: RecordedEvent) -> None:
+            await reconciler.acknowledge(event.stream_id)
+
         consumer = EventConsumer(store, broker,
-                                 Subscription("reporter", SUBSCRIBED, wake_up=wake_up))
+                                 Subscription(CONSUMERS[0], SUBSCRIBED, wake_up=wake_up))
+        acknowledger = EventConsumer(
+            store, broker,
+            Subscription(CONSUMERS[1], ACKNOWLEDGED, wake_up=acknowledge))
         if reporter.metrics_port:
             http, _ = start_http_server(reporter.metrics_port, reporter.metrics_host,
                                         registry=metrics.registry)
@@ -89,8 +104,8 @@ async def serve(
         sweeper = Sweeper(store, ledger, reconciler, metrics)
         logger.info("reporter %s delivering to %s", reporter.reporter_id, reporter.endpoint)
         await asyncio.gather(
-            consumer.run(stop), relay.run(stop), sweeper.run(stop, reporter.sweep_interval),
-            _watch_backlog(outbox, metrics, stop),
+            consumer.run(stop), acknowledger.run(stop), relay.run(stop),
+            sweeper.run(stop, reporter.sweep_interval), _watch_backlog(outbox, metrics, stop),
         )
     finally:
         if http is not None:

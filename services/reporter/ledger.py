@@ -74,9 +74,10 @@ class Ledger:
         self._pool = pool
 
     @asynccontextmanager
-    async def run_lock(self, stream_id: str) -> AsyncIterator[None]:
+    async def run_lock(self, stream_id: str, *, wait: bool = True) -> AsyncIterator[bool]:
         """Hold the run's lock (a session advisory lock on a connection of its own) for the
         block. Other replicas wait for it; it dies with the session if this process does.
+        With ``wait=False`` the block runs at once and gets ``False`` if another holds it.
         The pool keeps session state (no reset query), so a connection whose unlock is in
         doubt is closed, never handed back still holding the lock."""
         key = (_LOCK_CLASS, _lock_key(stream_id))
@@ -85,12 +86,20 @@ class Ledger:
         try:
             try:
                 async with translated_errors(self._pool):
-                    await connection.execute("SELECT pg_advisory_lock($1, $2)", *key)
+                    if wait:
+                        await connection.execute("SELECT pg_advisory_lock($1, $2)", *key)
+                        locked = True
+                    else:
+                        locked = await connection.fetchval(
+                            "SELECT pg_try_advisory_lock($1, $2)", *key)
             except BaseException:
                 connection.terminate()  # cancelled while waiting: the lock may be ours
                 raise
+            if not locked:
+                yield False
+                return
             try:
-                yield
+                yield True
             finally:
                 try:
                     await connection.execute("SELECT pg_advisory_unlock($1, $2)", *key)

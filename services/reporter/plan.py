@@ -4,6 +4,9 @@ The reporter reconciles: it reads ``model_run-<id>``, plans the deliveries below
 delivers those its ledger does not hold yet, in this order. Duplicated, redelivered or
 out-of-order messages therefore change nothing. Rules:
 
+- an attempt is acknowledged as soon as it is requested: ``EXPORTING_DATA`` is caused by
+  ``TrainingRequested`` (the export itself waits for the trainer's ``DataExportRequested``);
+
 - only the latest attempt is delivered (an attempt superseded by a retry is history);
 - a status never goes backwards within an attempt, and nothing follows its terminal status;
 - ``COMPLETE`` comes after the predictions delivery (which waits for the import to finish),
@@ -40,6 +43,10 @@ class Delivery:
     status: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     error_message: str | None = None
+    acknowledges: bool = False
+    """The attempt's first status (``EXPORTING_DATA``, caused by ``TrainingRequested``):
+    it tells the user the request was taken, so the reporter sends it ahead of other
+    runs' work (its own queue, slots and threads)."""
 
 
 @dataclass(frozen=True)
@@ -108,14 +115,15 @@ class _Planner:
         )
 
     def add_status(self, key: str, wanted: str, cause: RecordedEvent,
-                   metadata: dict[str, str]) -> None:
+                   metadata: dict[str, str], *, acknowledges: bool = False) -> None:
         # Never backwards: a later stage that maps to an earlier status reports its metadata
         # under the status already shown.
         status = wanted
         if self.status is not None and STATUS_RANK[self.status] > STATUS_RANK[wanted]:
             status = self.status
         self.status = status
-        self.add(key, "status", cause, status=status, metadata=metadata)
+        self.add(key, "status", cause, status=status, metadata=metadata,
+                 acknowledges=acknowledges)
 
 
 def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
@@ -132,11 +140,12 @@ def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
     for event in ours:
         data = event.data
         kind = event.event_type
-        if kind == "DataExportRequested":
+        if kind == "TrainingRequested":
             planner.add_status("status/EXPORTING_DATA", "EXPORTING_DATA", event,
-                               as_metadata({"attempt": attempt}))
-            if failed is None:  # exporting for an attempt that already failed is pointless
-                planner.add("export", "export", event)
+                               as_metadata({"attempt": attempt}), acknowledges=True)
+        elif kind == "DataExportRequested" and failed is None:
+            # Exporting for an attempt that already failed is pointless.
+            planner.add("export", "export", event)
         elif kind == "StageStarted":
             stage = str(data.get("stage", ""))
             wanted = stage if stage in ("PREPARING_DATA", "TRAINING_MODEL") else (

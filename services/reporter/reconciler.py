@@ -20,12 +20,14 @@ logger = logging.getLogger(__name__)
 
 class Reconciler:
     def __init__(self, store: EventStore, ledger: Ledger, deliverer: Deliverer,
-                 metrics: ReporterMetrics, *, concurrency: int) -> None:
+                 metrics: ReporterMetrics, *, concurrency: int,
+                 acknowledge_concurrency: int = 4) -> None:
         self._store = store
         self._ledger = ledger
         self._deliverer = deliverer
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
+        self._acknowledge_slots = asyncio.Semaphore(acknowledge_concurrency)
 
     async def reconcile(self, stream_id: str, trigger: str = "message") -> None:
         if not stream_id.startswith(STREAM_PREFIX):
@@ -36,10 +38,28 @@ class Reconciler:
             while await self._deliver_next(stream_id):
                 pass
 
-    async def _deliver_next(self, stream_id: str) -> bool:
+    async def acknowledge(self, stream_id: str) -> None:
+        """Send the run's acknowledgement (its attempt's first status) if that is what it
+        waits for, on slots of its own, and nothing else: its export waits for the trainer's
+        ``DataExportRequested``, which wakes ``reconcile``. If another reconciler holds the
+        run, this one leaves: the holder reads the stream again after each delivery, and
+        the acknowledgement comes first in its plan; ``reconcile`` on the trainer's next
+        event (and the sweeper) are the backstops."""
+        if not stream_id.startswith(STREAM_PREFIX):
+            return
+        self._metrics.reconciles.labels("acknowledge").inc()
+        json_logs.model_run_id.set(model_run_id_of(stream_id))
+        async with (self._acknowledge_slots,
+                    self._ledger.run_lock(stream_id, wait=False) as locked):
+            if locked:
+                await self._deliver_next(stream_id, acknowledgement_only=True)
+
+    async def _deliver_next(self, stream_id: str, *, acknowledgement_only: bool = False
+                            ) -> bool:
         """Deliver the first delivery not done yet; ``False`` when there is none or the
-        run waits for an operator. The stream is read again after every delivery: one may
-        have appended events (``DataExported``, ``TrainingFailed``)."""
+        run waits for an operator (or, ``acknowledgement_only``, when it is not an
+        acknowledgement). The stream is read again after every delivery: one may have
+        appended events (``DataExported``, ``TrainingFailed``)."""
         plan = plan_run(await self._store.read_stream(stream_id))
         if plan is None:
             return False
@@ -56,7 +76,7 @@ class Reconciler:
                 return False
             pending = delivery
             break
-        if pending is None:
+        if pending is None or (acknowledgement_only and not pending.acknowledges):
             return False
         outcome = await self._deliverer.deliver(pending, plan, ledger)
         await self._ledger.record(

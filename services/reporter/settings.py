@@ -30,6 +30,9 @@ class ReporterSettings:
     policy: CallPolicy = field(default_factory=CallPolicy)
     concurrency: int = 8
     """Model runs reconciled at the same time by this process."""
+    acknowledge_concurrency: int = 4
+    """Runs acknowledged (their attempt's first status sent) at the same time, on slots and
+    threads of their own, so new runs are acknowledged while older runs export and import."""
     export_poll_interval: float = 2.0
     export_timeout: float = 1200.0
     """A delivery is held while it runs: keep these below RabbitMQ's consumer_timeout
@@ -66,6 +69,8 @@ class ReporterSettings:
                 threads=read_integer(environ, "TRAINBRIDGE_LABELBOX_THREADS", 16, minimum=1),
             ),
             concurrency=read_integer(environ, "TRAINBRIDGE_REPORTER_CONCURRENCY", 8, minimum=1),
+            acknowledge_concurrency=read_integer(
+                environ, "TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY", 4, minimum=1),
             export_poll_interval=number("TRAINBRIDGE_EXPORT_POLL_SECONDS", 2.0),
             export_timeout=number("TRAINBRIDGE_EXPORT_TIMEOUT_SECONDS", 1200.0),
             import_poll_interval=number("TRAINBRIDGE_IMPORT_POLL_SECONDS", 5.0),

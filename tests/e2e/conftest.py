@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from eventlog.migrate import SERVICE_ROLES
+from services.reporter.entrypoint import CONSUMERS as REPORTER_CONSUMERS
 from tests.conftest import BrokerNamespace
 from tests.fake_labelbox import FakeLabelbox
 from tests.integration.helpers import eventually
@@ -110,7 +111,7 @@ def as_role(database_url: str, service: str) -> dict[str, str]:
 @pytest.fixture
 async def system(database_url: str, broker: BrokerNamespace, fake_labelbox: FakeLabelbox,
                  tmp_path: Path) -> AsyncIterator[System]:
-    broker.consumers |= {"trainer", "reporter"}
+    broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
     port = free_port()
     env = environment(database_url, broker, fake_labelbox, tmp_path, port)
     # Each service connects as its own least-privileged role (migration 0007), as in compose.

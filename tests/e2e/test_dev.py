@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from services.reporter.entrypoint import CONSUMERS as REPORTER_CONSUMERS
 from tests.conftest import BrokerNamespace
 from tests.ports import free_port
 
@@ -49,7 +50,7 @@ async def read_until(process: asyncio.subprocess.Process, text: str, timeout: fl
 async def test_the_demo_reaches_complete_at_the_fake_labelbox(
     database_url: str, broker: BrokerNamespace, tmp_path: Path,
 ) -> None:
-    broker.consumers |= {"trainer", "reporter"}
+    broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
     env = dev_env(database_url, broker, tmp_path)
     process = await run_dev(env, "--demo", "--once", "--port", str(free_port()),
                             "--fake-port", str(free_port()))
@@ -69,7 +70,7 @@ async def test_the_demo_reaches_complete_at_the_fake_labelbox(
 async def test_ctrl_c_stops_every_service_cleanly(
     database_url: str, broker: BrokerNamespace, tmp_path: Path,
 ) -> None:
-    broker.consumers |= {"trainer", "reporter"}
+    broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
     env = dev_env(database_url, broker, tmp_path, LABELBOX_API_KEY="key",
                   TRAINBRIDGE_WEBHOOK_SECRET="secret")
     process = await run_dev(env, "--port", str(free_port()))
@@ -94,7 +95,7 @@ async def test_ctrl_c_stops_every_service_cleanly(
 async def test_a_configuration_error_stops_everything_with_its_message(
     database_url: str, broker: BrokerNamespace, tmp_path: Path,
 ) -> None:
-    broker.consumers |= {"trainer", "reporter"}
+    broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
     env = dev_env(database_url, broker, tmp_path, TRAINBRIDGE_WEBHOOK_SECRET="secret")
     process = await run_dev(env, "--port", str(free_port()))
     try:

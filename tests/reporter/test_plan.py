@@ -127,3 +127,24 @@ def test_the_plan_names_the_model_run_and_carries_the_correlation_id() -> None:
     assert plan is not None
     assert (plan.model_run_id, plan.model_id, plan.correlation_id) == (
         RUN, "model-1", f"corr-{RUN}")
+
+
+def test_a_request_is_acknowledged_before_the_trainer_asks_for_the_export() -> None:
+    plan = plan_run(recorded(STREAM, [requested(RUN)]))
+    assert plan is not None
+    (acknowledgement,) = plan.deliveries
+    assert (acknowledgement.key, acknowledgement.status) == (
+        "attempt-1/status/EXPORTING_DATA", "EXPORTING_DATA")
+    assert acknowledgement.acknowledges
+    assert acknowledgement.cause.event_type == "TrainingRequested"
+
+
+def test_only_the_first_status_of_an_attempt_acknowledges() -> None:
+    plan = plan_run(recorded(STREAM, [*full_run(), requested(RUN, 2)]))
+    assert plan is not None
+    assert [d.key for d in plan.deliveries if d.acknowledges] == [
+        "attempt-2/status/EXPORTING_DATA"]
+    plan = plan_run(recorded(STREAM, full_run()))
+    assert plan is not None
+    assert [d.key for d in plan.deliveries if d.acknowledges] == [
+        "attempt-1/status/EXPORTING_DATA"]

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from services.reporter.entrypoint import CONSUMERS as REPORTER_CONSUMERS
 from tests.conftest import BrokerNamespace
 from tests.fake_labelbox import FakeLabelbox
 from tests.integration.helpers import Probe, eventually
 from tests.ports import free_port
+from tests.reporter import events as ev
 from tests.reporter.conftest import Reporter, sample_rows
 from tests.reporter.test_reporting import imports_created
 
@@ -36,29 +38,44 @@ async def output_of(process: asyncio.subprocess.Process) -> str:
     return (await process.stdout.read()).decode(errors="replace")
 
 
+def reporter_env(database_url: str, broker: BrokerNamespace, fake_labelbox: FakeLabelbox,
+                 tmp_path: Path, **settings: str) -> dict[str, str]:
+    return {**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
+            "TRAINBRIDGE_AMQP_URL": broker.settings.url,
+            "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
+            "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
+            "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2",
+            "LABELBOX_API_KEY": fake_labelbox.api_key or "any-key",
+            "TRAINBRIDGE_LABELBOX_ENDPOINT": fake_labelbox.endpoint,
+            "TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS": "3",
+            "TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS": "0.05",
+            "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
+            "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
+            "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
+            **settings}
+
+
+async def wait_for_log(process: asyncio.subprocess.Process, text: str,
+                       timeout: float = 30) -> None:
+    assert process.stdout is not None
+    async with asyncio.timeout(timeout):
+        while text not in (await process.stdout.readline()).decode(errors="replace"):
+            assert process.returncode is None, f"the reporter exited before logging {text!r}"
+
+
 async def test_the_reporter_process_delivers_runs_and_survives_sigkill_mid_import(
     database_url: str, broker: BrokerNamespace, reporter: Reporter,
     fake_labelbox: FakeLabelbox, tmp_path: Path,
 ) -> None:
-    broker.consumers.add("reporter")
+    broker.consumers.update(REPORTER_CONSUMERS)
     await Probe(broker, "trainer-stand-in").bind("#")  # the trainer's queue stands in
     control = fake_labelbox.control
     for run in RUNS:
         control.add_model_run(run, data_rows=sample_rows(run, 8))
     metrics_port = free_port()
-    env = {**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
-           "TRAINBRIDGE_AMQP_URL": broker.settings.url,
-           "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
-           "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
-           "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2",
-           "LABELBOX_API_KEY": fake_labelbox.api_key or "any-key",
-           "TRAINBRIDGE_LABELBOX_ENDPOINT": fake_labelbox.endpoint,
-           "TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS": "3",
-           "TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS": "0.05",
-           "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
-           "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
-           "TRAINBRIDGE_REPORTER_SWEEP_SECONDS": "1",
-           "TRAINBRIDGE_REPORTER_METRICS_PORT": str(metrics_port)}
+    env = reporter_env(database_url, broker, fake_labelbox, tmp_path,
+                       TRAINBRIDGE_REPORTER_SWEEP_SECONDS="1",
+                       TRAINBRIDGE_REPORTER_METRICS_PORT=str(metrics_port))
     first = await start_reporter(env)
     second: asyncio.subprocess.Process | None = None
     try:
@@ -113,3 +130,41 @@ async def test_the_reporter_process_delivers_runs_and_survives_sigkill_mid_impor
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_a_training_request_alone_is_acknowledged_and_nothing_more(
+    database_url: str, broker: BrokerNamespace, reporter: Reporter,
+    fake_labelbox: FakeLabelbox, tmp_path: Path,
+) -> None:
+    """The acknowledgement lane: ``TrainingRequested`` wakes it (no trainer runs here and
+    the sweeper is an hour away), it sends EXPORTING_DATA and leaves the export to the
+    trainer's ``DataExportRequested``, which wakes the main lane."""
+    broker.consumers.update(REPORTER_CONSUMERS)
+    control = fake_labelbox.control
+    control.add_model_run("run-ack", data_rows=sample_rows("run-ack", 8))
+    process = await start_reporter(reporter_env(
+        database_url, broker, fake_labelbox, tmp_path,
+        TRAINBRIDGE_LOG_LEVEL="INFO", TRAINBRIDGE_REPORTER_SWEEP_SECONDS="3600"))
+    try:
+        for queue in ("reporter-acknowledge", "reporter"):
+            await wait_for_log(process, f"{broker.settings.namespace}.{queue}: consuming")
+        await reporter.append("run-ack", ev.requested("run-ack"))
+
+        async def acknowledged() -> bool:
+            return control.statuses("run-ack") == ["EXPORTING_DATA"]
+
+        await eventually(acknowledged, 30)
+        await asyncio.sleep(0.5)
+        assert control.operations("run-ack") == ["setPipelineStatusPyApi"]
+
+        await reporter.append("run-ack", ev.export_requested("run-ack"))
+
+        async def exported() -> bool:
+            events = await reporter.store.read_stream("model_run-run-ack")
+            return any(e.event_type == "DataExported" for e in events)
+
+        await eventually(exported, 30)
+        assert control.statuses("run-ack") == ["EXPORTING_DATA"]
+    finally:
+        process.kill()
+        await process.wait()

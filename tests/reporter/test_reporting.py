@@ -106,6 +106,28 @@ async def test_every_request_names_its_sdk_method_without_the_sdks_stack_walk(
     }
 
 
+async def test_acknowledging_sends_the_first_status_only_and_leaves_a_run_held_elsewhere(
+    reporter: Reporter,
+) -> None:
+    control = reporter.fake.control
+    control.add_model_run(RUN, data_rows=sample_rows(RUN, 12))
+    stream = f"model_run-{RUN}"
+    await reporter.request_training(RUN)  # TrainingRequested and DataExportRequested
+    async with reporter.ledger.run_lock(stream):  # another reconciler holds the run
+        await reporter.reconciler.acknowledge(stream)
+    assert control.statuses(RUN) == []
+
+    await reporter.reconciler.acknowledge(stream)
+    assert control.statuses(RUN) == ["EXPORTING_DATA"]
+    assert control.operations(RUN) == ["setPipelineStatusPyApi"]  # the export waits
+    await reporter.reconciler.acknowledge(stream)
+    assert control.operations(RUN) == ["setPipelineStatusPyApi"]
+
+    await reporter.reconcile(RUN)
+    assert control.statuses(RUN) == ["EXPORTING_DATA"]
+    assert (await reporter.store.read_stream(stream))[-1].event_type == "DataExported"
+
+
 async def test_the_same_messages_twice_and_shuffled_change_nothing_at_labelbox(
     reporter: Reporter,
 ) -> None:
