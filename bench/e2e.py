@@ -323,6 +323,7 @@ class System:
             "TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS": "0.05",
             "TRAINBRIDGE_LABELBOX_BACKOFF_MAX_SECONDS": "1",
             "TRAINBRIDGE_REPORTER_CONCURRENCY": concurrency,
+            "TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY": str(args.acknowledge_concurrency),
             "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
             "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
             "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
@@ -839,6 +840,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reporter-concurrency", type=int, default=32,
                         help="TRAINBRIDGE_REPORTER_CONCURRENCY and _LABELBOX_THREADS, and the "
                              "baseline's threads (default: %(default)s)")
+    parser.add_argument("--acknowledge-concurrency", type=int, default=8,
+                        help="TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY: runs the reporter "
+                             "acknowledges at once, on threads of their own "
+                             "(default: %(default)s)")
     parser.add_argument("--prefetch", type=int, default=64,
                         help="TRAINBRIDGE_AMQP_PREFETCH: the reporter holds a wake-up message "
                              "until its reconcile ends, so this caps runs in flight too "

@@ -66,10 +66,10 @@ async def serve(
     stop: asyncio.Event,
     port: LabelboxPort | None = None,
 ) -> None:
-    # Each run being reconciled holds one connection for its lock and uses another.
+    # Each run being reconciled holds a connection for its lock; statements share the pool.
     runs = reporter.concurrency + reporter.acknowledge_concurrency
-    pool_size = max(database.pool_size, 2 * runs + 4)
-    pool = await create_pool(replace(database, pool_size=pool_size))
+    pool = await create_pool(database)
+    locks = await create_pool(replace(database, pool_size=runs))
     metrics = ReporterMetrics()
     calls = LabelboxCalls(PostgresAuditLog(pool, reporter.reporter_id), reporter.policy,
                           metrics, acknowledgement_threads=reporter.acknowledge_concurrency)
@@ -79,7 +79,7 @@ async def serve(
         outbox = PostgresOutbox(pool)
         relay = OutboxRelay(outbox, broker, relay_settings)
         store.on_commit(relay.wake)
-        ledger = Ledger(pool)
+        ledger = Ledger(pool, locks=locks)
         deliverer = Deliverer(port or sdk_port(reporter), calls, store, reporter)
         reconciler = Reconciler(store, ledger, deliverer, metrics,
                                 concurrency=reporter.concurrency,
@@ -111,4 +111,5 @@ async def serve(
         if http is not None:
             http.shutdown()
         calls.close()
+        await locks.close()
         await pool.close()

@@ -70,8 +70,11 @@ RETURNING stream_id
 
 
 class Ledger:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, locks: asyncpg.Pool | None = None) -> None:
+        """``locks``: where run locks hold their connections, one per run being reconciled
+        (default ``pool``); kept apart so short statements never wait behind them."""
         self._pool = pool
+        self._locks = locks or pool
 
     @asynccontextmanager
     async def run_lock(self, stream_id: str, *, wait: bool = True) -> AsyncIterator[bool]:
@@ -81,11 +84,11 @@ class Ledger:
         The pool keeps session state (no reset query), so a connection whose unlock is in
         doubt is closed, never handed back still holding the lock."""
         key = (_LOCK_CLASS, _lock_key(stream_id))
-        async with translated_errors(self._pool):
-            connection = await self._pool.acquire()
+        async with translated_errors(self._locks):
+            connection = await self._locks.acquire()
         try:
             try:
-                async with translated_errors(self._pool):
+                async with translated_errors(self._locks):
                     if wait:
                         await connection.execute("SELECT pg_advisory_lock($1, $2)", *key)
                         locked = True
@@ -107,7 +110,7 @@ class Ledger:
                     connection.terminate()
                     raise
         finally:
-            await self._pool.release(connection)
+            await self._locks.release(connection)
 
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         async with translated_errors(self._pool), self._pool.acquire() as connection:

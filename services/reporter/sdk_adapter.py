@@ -5,16 +5,20 @@ attempt: the SDK's own retry of 5xx and timeouts (google-api-core, up to 120 s, 
 us) is switched off on this client, and every request gets the configured timeout. The
 reporter retries instead, with backoff, jitter and a rate limit, and audits every attempt.
 
-A third, for CPU: the SDK names the calling method in an ``X-SDK-Method`` header by walking
-``inspect.stack()``, which reads the source file of every frame on every request (about half
-the SDK's CPU per call). Each method below names its SDK call itself (``Class:method``, the
-header's format), so the walk only happens for requests made outside them."""
+Three more, for CPU, that leave what is sent unchanged: the SDK names the calling method in
+an ``X-SDK-Method`` header by walking ``inspect.stack()``, which reads the source file of
+every frame on every request (about half the SDK's CPU per call), so each method below names
+its SDK call itself (``Class:method``, the header's format) and the walk only happens for
+requests made outside them; the session reads the proxy and CA-bundle environment once, for
+the one endpoint it talks to, instead of on every request; and the current user (which every
+export task lookup fetches first) is fetched once per client."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,6 +64,37 @@ def _name_calls_without_stack_walks() -> None:
     labelbox.pagination.call_info_as_str = _named_call_info
 
 
+def _read_environment_once(session: requests.Session, endpoint: str) -> None:
+    """What ``trust_env`` would look up on every request, looked up now: the proxies for the
+    endpoint (honouring ``NO_PROXY``) and a CA bundle (``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE``). The session only ever talks to the endpoint; the SDK downloads
+    files with ``requests.get``, which still reads the environment itself."""
+    session.proxies.update(requests.utils.get_environ_proxies(endpoint))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+
+
+def _remember_user(client: labelbox.Client) -> None:
+    """``Task.get_task`` (every export start and poll) fetches the key's user first; the
+    user of an API key does not change, so fetch it once (a failed fetch is not kept)."""
+    fetch = client.get_user
+    remembered: list[Any] = []
+
+    def get_user() -> Any:
+        if not remembered:
+            remembered.append(fetch())
+        return remembered[0]
+
+    client.get_user = get_user
+
+
+@functools.cache
+def _model_run_fields() -> tuple[str, ...]:
+    return tuple(f.graphql_name for f in ModelRun.fields())
+
+
 def single_attempt_client(api_key: str, endpoint: str, timeout: float,
                           connections: int = 16) -> labelbox.Client:
     """A client whose every request is sent once, with ``timeout`` seconds to answer, and
@@ -69,6 +104,8 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     _name_calls_without_stack_walks()
     client = labelbox.Client(api_key=api_key, endpoint=endpoint, enable_experimental=True)
     request_client = client._request_client
+    _read_environment_once(request_client._connection, endpoint)
+    _remember_user(client)
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections)
     for scheme in ("http://", "https://"):
         request_client._connection.mount(scheme, adapter)
@@ -99,7 +136,7 @@ class SdkLabelbox:
 
     def _model_run(self, model_run_id: str) -> ModelRun:
         # Built locally: fetching it first (GetModelRunPyApi) would double every call.
-        fields = {f.graphql_name: None for f in ModelRun.fields()}
+        fields = dict.fromkeys(_model_run_fields())
         return ModelRun(self._client, {**fields, "id": model_run_id})
 
     def update_status(self, model_run_id: str, status: str, metadata: Mapping[str, str],

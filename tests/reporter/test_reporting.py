@@ -88,24 +88,6 @@ async def test_a_full_stream_reaches_complete_with_metadata_and_one_finished_imp
     assert "Bearer" not in str([dict(r) for r in audit])
 
 
-async def test_every_request_names_its_sdk_method_without_the_sdks_stack_walk(
-    reporter: Reporter,
-) -> None:
-    """The SDK would name the caller by walking ``inspect.stack()`` (reading every frame's
-    source file); the adapter names it. A stack walk would name the export task's
-    static ``get_task`` ``:get_task``."""
-    control = reporter.fake.control
-    control.add_model_run(RUN, data_rows=sample_rows(RUN, 12))
-    await full_run(reporter, RUN)
-    assert control.statuses(RUN)[-1] == "COMPLETE"
-    graphql = [r for r in control.requests() if r["path"] in ("/graphql", "/_gql")]
-    assert {r["sdk_method"] for r in graphql} == {
-        "ModelRun:update_status", "ModelRun:export", "ExportTask:get_task",
-        "ExportTask:get_buffered_stream", "MEAPredictionImport:from_name",
-        "ModelRun:add_predictions",
-    }
-
-
 async def test_acknowledging_sends_the_first_status_only_and_leaves_a_run_held_elsewhere(
     reporter: Reporter,
 ) -> None:
