@@ -6,6 +6,7 @@ redeliveries and reordering change nothing. One run is reconciled by one reporte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -16,6 +17,10 @@ from services.reporter.metrics import ReporterMetrics
 from services.reporter.plan import STREAM_PREFIX, Delivery, model_run_id_of, plan_run
 
 logger = logging.getLogger(__name__)
+
+ACKNOWLEDGEMENTS_FIRST_SECONDS = 1.0
+"""How long a delivery of the main lane waits while acknowledgements are pending: new runs
+are acknowledged first, and older runs still move on under a steady stream of new ones."""
 
 
 class Reconciler:
@@ -28,6 +33,9 @@ class Reconciler:
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
         self._acknowledge_slots = asyncio.Semaphore(acknowledge_concurrency)
+        self._acknowledging = 0
+        self._no_acknowledgements = asyncio.Event()
+        self._no_acknowledgements.set()
 
     async def reconcile(self, stream_id: str, trigger: str = "message") -> None:
         if not stream_id.startswith(STREAM_PREFIX):
@@ -49,10 +57,24 @@ class Reconciler:
             return
         self._metrics.reconciles.labels("acknowledge").inc()
         json_logs.model_run_id.set(model_run_id_of(stream_id))
-        async with (self._acknowledge_slots,
-                    self._ledger.run_lock(stream_id, wait=False) as locked):
-            if locked:
-                await self._deliver_next(stream_id, acknowledgement_only=True)
+        self._acknowledging += 1
+        self._no_acknowledgements.clear()
+        try:
+            async with (self._acknowledge_slots,
+                        self._ledger.run_lock(stream_id, wait=False) as locked):
+                if locked:
+                    await self._deliver_next(stream_id, acknowledgement_only=True)
+        finally:
+            self._acknowledging -= 1
+            if self._acknowledging == 0:
+                self._no_acknowledgements.set()
+
+    async def _acknowledgements_first(self) -> None:
+        if self._no_acknowledgements.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_acknowledgements.wait(),
+                                   ACKNOWLEDGEMENTS_FIRST_SECONDS)
 
     async def _deliver_next(self, stream_id: str, *, acknowledgement_only: bool = False
                             ) -> bool:
@@ -60,6 +82,8 @@ class Reconciler:
         run waits for an operator (or, ``acknowledgement_only``, when it is not an
         acknowledgement). The stream is read again after every delivery: one may have
         appended events (``DataExported``, ``TrainingFailed``)."""
+        if not acknowledgement_only:
+            await self._acknowledgements_first()
         plan = plan_run(await self._store.read_stream(stream_id))
         if plan is None:
             return False
