@@ -4,15 +4,17 @@ Starts its own PostgreSQL database (created, migrated, dropped at the end), its 
 namespace (TRAINBRIDGE_AMQP_NAMESPACE=bench-<pid>; its exchanges and queues are deleted at
 the end), the fake Labelbox (--auto-create) and `trainbridge ingest`, `trainer` and
 `reporter` as child processes under trainbridge.dev.Supervisor, with fast settings (relay and
-export/import polls 0.05 s, no client-side Labelbox rate limit, reporter concurrency 32,
+export/import polls 0.05 s, no client-side Labelbox rate limit, reporter concurrency 32 and
+acknowledge concurrency 8,
 log level WARNING). Then, in this order:
 
 1. Floors (the baseline for the latency ratio): the median round trip of one persistent
    message published with publisher confirms to a quorum queue and consumed, through the
-   same RabbitMQ with raw aio-pika (one "hop"; the system has two: ingest -> trainer ->
-   reporter), and the median duration of one `update_status` call to the fake through the
-   reporter's SDK adapter. floor = 2 x hop + 1 call. (The latency below ends when the first
-   call *starts*, so this floor even includes one call more than the path needs.)
+   same RabbitMQ with raw aio-pika (one "hop", as the system's path: ingest -> the
+   reporter's acknowledgement lane), and the median duration of one `update_status` call to
+   the fake through the reporter's SDK adapter. floor = 1 hop + 1 call. (The latency below
+   ends when the first call *starts*, so this floor includes one call more than the path
+   needs.)
 
 2. Throughput of complete runs: --complete-runs signed POST /model_run at once; wall time
    from the first request until the last run shows COMPLETE at the fake (the fake's
@@ -36,8 +38,8 @@ log level WARNING). Then, in this order:
    answers, count/p50/p90/p99/max, the targets (p50 <= 30 ms, p99 <= 150 ms), p50 as a
    multiple of the floor, and the latency broken into hops, from the database's own clock
    (same machine): 2xx -> ingest's relay claims TrainingRequested (outbox.published_at is
-   the claim transaction's start) -> trainer records DataExportRequested (events.recorded_at)
-   -> trainer's relay claims it -> reporter's first call starts. (The first hop is often
+   the claim transaction's start) -> reporter's first call starts (the acknowledgement,
+   EXPORTING_DATA; the trainer is not on this path). (The first hop is often
    negative: the relay claims the event before the client has read the 2xx.) Also printed:
    what the reporter did for the phase's runs (calls/s, call duration, runs in flight) and
    the CPU each process used during the phase, as % of one core.
@@ -620,13 +622,11 @@ _MARKS = """
 SELECT e.stream_id, e.event_type, e.recorded_at, o.published_at
 FROM events e LEFT JOIN outbox o ON o.global_position = e.global_position
 WHERE e.stream_id = ANY($1::text[])
-  AND e.event_type IN ('TrainingRequested', 'DataExportRequested')
+  AND e.event_type = 'TrainingRequested'
 """
 
 HOPS = (
     ("2xx -> ingest's relay claims TrainingRequested", "tr_claimed"),
-    ("   -> trainer records DataExportRequested", "der_recorded"),
-    ("   -> trainer's relay claims DataExportRequested", "der_claimed"),
     ("   -> reporter's first Labelbox call starts", "first_call"),
 )
 
@@ -757,15 +757,14 @@ async def latency_phase(system: System, rate: float, args: argparse.Namespace) -
     marks: dict[str, dict[str, float]] = {}
     for row in await system.pool.fetch(_MARKS, [f"model_run-{r}" for r in firsts]):
         run = row["stream_id"].removeprefix("model_run-")
-        prefix = "tr" if row["event_type"] == "TrainingRequested" else "der"
-        marks.setdefault(run, {})[f"{prefix}_recorded"] = row["recorded_at"].timestamp()
+        marks.setdefault(run, {})["tr_recorded"] = row["recorded_at"].timestamp()
         if row["published_at"] is not None:
-            marks[run][f"{prefix}_claimed"] = row["published_at"].timestamp()
+            marks[run]["tr_claimed"] = row["published_at"].timestamp()
     hops: dict[str, list[float]] = {label: [] for label, _ in HOPS}
     ingest_before: list[float] = []
     for run, mark in marks.items():
         mark["first_call"] = firsts[run]
-        if len(mark) < 5:
+        if not {"tr_recorded", "tr_claimed"} <= mark.keys():
             continue
         previous = accepted[run].answered_wall
         for label, key in HOPS:
@@ -884,13 +883,13 @@ async def benchmark(system: System, args: argparse.Namespace) -> None:
     hop = await broker_hop_floor(system, args.floor_samples)
     call, call_cpu = await asyncio.to_thread(call_floor, system,
                                              max(20, args.floor_samples // 4))
-    floor_ms = (2 * hop + call) * 1000
+    floor_ms = (hop + call) * 1000
     print(f"\n== floor (baseline for latency) ==\n"
           f"  raw aio-pika publish (confirmed, quorum queue) -> consume, median: "
           f"{hop * 1000:.2f} ms\n"
           f"  one update_status to the fake through the SDK adapter, median:   "
           f"{call * 1000:.2f} ms (SDK client CPU {call_cpu * 1000:.2f} ms per call)\n"
-          f"  floor = 2 hops + 1 call = {floor_ms:.2f} ms")
+          f"  floor = 1 hop + 1 call = {floor_ms:.2f} ms")
 
     throughput: Throughput | None = None
     baseline = (math.nan, math.nan)

@@ -16,6 +16,7 @@ from eventlog.settings import (
     redact,
     sqlalchemy_url,
 )
+from services.reporter.settings import ReporterSettings
 
 
 def test_defaults_point_at_local_services() -> None:
@@ -82,3 +83,13 @@ def test_urls_are_spelled_for_each_driver_and_redacted_for_logs() -> None:
     assert redact("amqp://guest@mq/") == "amqp://guest@mq/"
     with pytest.raises(SettingsError, match="not a PostgreSQL URL"):
         sqlalchemy_url("mysql://x:y@db/z")
+
+
+def test_the_reporters_two_lanes_are_sized_separately() -> None:
+    environ = {"LABELBOX_API_KEY": "key", "TRAINBRIDGE_REPORTER_CONCURRENCY": "12",
+               "TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY": "3"}
+    settings = ReporterSettings.from_env(environ)
+    assert (settings.concurrency, settings.acknowledge_concurrency) == (12, 3)
+    assert ReporterSettings.from_env({"LABELBOX_API_KEY": "key"}).acknowledge_concurrency == 4
+    with pytest.raises(SettingsError, match="TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY"):
+        ReporterSettings.from_env({**environ, "TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY": "0"})
