@@ -6,7 +6,6 @@ out-of-order messages therefore change nothing. Rules:
 
 - an attempt is acknowledged as soon as it is requested: ``EXPORTING_DATA`` is caused by
   ``TrainingRequested`` (the export itself waits for the trainer's ``DataExportRequested``);
-
 - only the latest attempt is delivered (an attempt superseded by a retry is history);
 - a status never goes backwards within an attempt, and nothing follows its terminal status;
 - ``COMPLETE`` comes after the predictions delivery (which waits for the import to finish),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Collection
 
 from eventlog.postgres import create_pool
 from eventlog.settings import DatabaseSettings
 from services.fake_labelbox.control import FakeLabelboxControl
 from services.reporter.plan import STATUS_RANK
+from services.reporter.reconciler import ACKNOWLEDGEMENTS_FIRST_SECONDS
 from tests.reporter import events as ev
 from tests.reporter.conftest import Reporter, build_reporter, sample_rows
 
@@ -108,6 +110,52 @@ async def test_acknowledging_sends_the_first_status_only_and_leaves_a_run_held_e
     await reporter.reconcile(RUN)
     assert control.statuses(RUN) == ["EXPORTING_DATA"]
     assert (await reporter.store.read_stream(stream))[-1].event_type == "DataExported"
+
+
+async def call_times(reporter: Reporter, run: str, sdk_method: str) -> tuple[float, float]:
+    row = await reporter.pool.fetchrow(
+        "SELECT min(started_at) AS started, max(ended_at) AS ended FROM labelbox_calls "
+        "WHERE model_run_id = $1 AND sdk_method = $2", run, sdk_method)
+    return row["started"].timestamp(), row["ended"].timestamp()
+
+
+async def older_run_and_new_acknowledgement(
+    reporter: Reporter, acknowledgement_seconds: float,
+) -> tuple[float, tuple[float, float], tuple[float, float]]:
+    """run-old waits for its export; run-new's acknowledgement takes ``acknowledgement_seconds``
+    at Labelbox. Returns when run-old's reconcile began, and the (start, end) of run-new's
+    acknowledgement and of run-old's export call."""
+    control = reporter.fake.control
+    for run in ("run-old", "run-new"):
+        control.add_model_run(run, data_rows=sample_rows(run, 6))
+    await reporter.request_training("run-old")
+    await reporter.reconciler.acknowledge("model_run-run-old")
+    control.add_fault("setPipelineStatusPyApi", model_run_id="run-new",
+                      latency=acknowledgement_seconds, times=1)
+    await reporter.append("run-new", ev.requested("run-new"))
+    acknowledging = asyncio.create_task(reporter.reconciler.acknowledge("model_run-run-new"))
+    await asyncio.sleep(0.1)  # the acknowledgement is at Labelbox
+    began = time.time()
+    await reporter.reconcile("run-old")
+    await acknowledging
+    assert control.statuses("run-new") == ["EXPORTING_DATA"]
+    return (began, await call_times(reporter, "run-new", "ModelRun.update_status"),
+            await call_times(reporter, "run-old", "ModelRun.export"))
+
+
+async def test_older_runs_wait_while_a_new_run_is_being_acknowledged(
+    reporter: Reporter,
+) -> None:
+    _, acknowledgement, export = await older_run_and_new_acknowledgement(reporter, 0.5)
+    assert export[0] >= acknowledgement[1]
+
+
+async def test_older_runs_wait_for_acknowledgements_at_most_a_second(
+    reporter: Reporter,
+) -> None:
+    began, acknowledgement, export = await older_run_and_new_acknowledgement(reporter, 2.5)
+    assert export[0] < acknowledgement[1]  # not starved
+    assert export[0] - began >= ACKNOWLEDGEMENTS_FIRST_SECONDS - 0.05
 
 
 async def test_the_same_messages_twice_and_shuffled_change_nothing_at_labelbox(
