@@ -42,15 +42,9 @@ class Reconciler:
             return
         self._metrics.reconciles.labels(trigger).inc()
         json_logs.model_run_id.set(model_run_id_of(stream_id))
-        while True:
-            # Waiting for acknowledgements holds neither a slot nor the run's lock.
-            await self._acknowledgements_first()
-            async with self._slots, self._ledger.run_lock(stream_id):
-                while await self._deliver_next(stream_id):
-                    if not self._no_acknowledgements.is_set():
-                        break  # let them go first; come back for the rest
-                else:
-                    return
+        async with self._slots, self._ledger.run_lock(stream_id):
+            while await self._deliver_next(stream_id):
+                pass
 
     async def acknowledge(self, stream_id: str) -> None:
         """Send the run's acknowledgement (its attempt's first status) if that is what it
@@ -88,6 +82,8 @@ class Reconciler:
         run waits for an operator (or, ``acknowledgement_only``, when it is not an
         acknowledgement). The stream is read again after every delivery: one may have
         appended events (``DataExported``, ``TrainingFailed``)."""
+        if not acknowledgement_only:
+            await self._acknowledgements_first()
         plan = plan_run(await self._store.read_stream(stream_id))
         if plan is None:
             return False
