@@ -83,6 +83,9 @@ class Reconciler:
         acknowledgement). The stream is read again after every delivery: one may have
         appended events (``DataExported``, ``TrainingFailed``)."""
         if not acknowledgement_only:
+            # Holding the slot and the run's lock: giving them back meanwhile and taking them
+            # again measured slower (bench/e2e.py), and the acknowledgement lane does not wait
+            # for a run held here (this holder acknowledges it first, if it must).
             await self._acknowledgements_first()
         plan = plan_run(await self._store.read_stream(stream_id))
         if plan is None:
