@@ -32,16 +32,19 @@ async def run_dev(env: dict[str, str], *args: str) -> asyncio.subprocess.Process
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 
-async def read_until(process: asyncio.subprocess.Process, text: str, timeout: float) -> str:
+async def read_until(process: asyncio.subprocess.Process, *texts: str, timeout: float) -> str:
+    """The output up to the line where the last of ``texts`` has appeared (in any order)."""
     assert process.stdout is not None
     seen: list[str] = []
+    waiting = set(texts)
 
     async def scan() -> None:
         while line := await process.stdout.readline():  # type: ignore[union-attr]
             seen.append(line.decode(errors="replace"))
-            if text in seen[-1]:
+            waiting.difference_update({t for t in waiting if t in seen[-1]})
+            if not waiting:
                 return
-        raise AssertionError(f"{text!r} never appeared:\n{''.join(seen)[-3000:]}")
+        raise AssertionError(f"{waiting!r} never appeared:\n{''.join(seen)[-3000:]}")
 
     await asyncio.wait_for(scan(), timeout)
     return "".join(seen)
@@ -55,7 +58,7 @@ async def test_the_demo_reaches_complete_at_the_fake_labelbox(
     process = await run_dev(env, "--demo", "--once", "--port", str(free_port()),
                             "--fake-port", str(free_port()))
     try:
-        output = await read_until(process, "-> COMPLETE", 150)
+        output = await read_until(process, "-> COMPLETE", timeout=150)
         assert await asyncio.wait_for(process.wait(), 60) == 0
     finally:
         if process.returncode is None:
@@ -75,7 +78,9 @@ async def test_ctrl_c_stops_every_service_cleanly(
                   TRAINBRIDGE_WEBHOOK_SECRET="secret")
     process = await run_dev(env, "--port", str(free_port()))
     try:
-        await read_until(process, "reporter: consuming", 60)
+        # every service up (uvicorn interrupted during its start-up would not shut down)
+        await read_until(process, "Application startup complete.", "trainer: consuming",
+                         "reporter: consuming", "reporter-acknowledge: consuming", timeout=60)
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 60) == 0
         assert process.stdout is not None
@@ -99,7 +104,7 @@ async def test_a_configuration_error_stops_everything_with_its_message(
     env = dev_env(database_url, broker, tmp_path, TRAINBRIDGE_WEBHOOK_SECRET="secret")
     process = await run_dev(env, "--port", str(free_port()))
     try:
-        output = await read_until(process, "configuration error; stopping", 60)
+        output = await read_until(process, "configuration error; stopping", timeout=60)
         assert await asyncio.wait_for(process.wait(), 60) == 2
     finally:
         if process.returncode is None:
