@@ -13,6 +13,7 @@ from pathlib import Path
 from services.reporter.entrypoint import CONSUMERS as REPORTER_CONSUMERS
 from tests.conftest import BrokerNamespace
 from tests.ports import free_port
+from tests.process_output import read_until
 
 
 def dev_env(database_url: str, broker: BrokerNamespace, tmp_path: Path,
@@ -30,24 +31,6 @@ async def run_dev(env: dict[str, str], *args: str) -> asyncio.subprocess.Process
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trainbridge", "dev", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-
-
-async def read_until(process: asyncio.subprocess.Process, *texts: str, timeout: float) -> str:
-    """The output up to the line where the last of ``texts`` has appeared (in any order)."""
-    assert process.stdout is not None
-    seen: list[str] = []
-    waiting = set(texts)
-
-    async def scan() -> None:
-        while line := await process.stdout.readline():  # type: ignore[union-attr]
-            seen.append(line.decode(errors="replace"))
-            waiting.difference_update({t for t in waiting if t in seen[-1]})
-            if not waiting:
-                return
-        raise AssertionError(f"{waiting!r} never appeared:\n{''.join(seen)[-3000:]}")
-
-    await asyncio.wait_for(scan(), timeout)
-    return "".join(seen)
 
 
 async def test_the_demo_reaches_complete_at_the_fake_labelbox(

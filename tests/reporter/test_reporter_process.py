@@ -18,6 +18,7 @@ from tests.conftest import BrokerNamespace
 from tests.fake_labelbox import FakeLabelbox
 from tests.integration.helpers import Probe, eventually
 from tests.ports import free_port
+from tests.process_output import read_until
 from tests.reporter import events as ev
 from tests.reporter.conftest import Reporter, sample_rows
 from tests.reporter.test_reporting import imports_created
@@ -53,14 +54,6 @@ def reporter_env(database_url: str, broker: BrokerNamespace, fake_labelbox: Fake
             "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
             "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
             **settings}
-
-
-async def wait_for_log(process: asyncio.subprocess.Process, text: str,
-                       timeout: float = 30) -> None:
-    assert process.stdout is not None
-    async with asyncio.timeout(timeout):
-        while text not in (await process.stdout.readline()).decode(errors="replace"):
-            assert process.returncode is None, f"the reporter exited before logging {text!r}"
 
 
 async def test_the_reporter_process_delivers_runs_and_survives_sigkill_mid_import(
@@ -146,8 +139,8 @@ async def test_a_training_request_alone_is_acknowledged_and_nothing_more(
         database_url, broker, fake_labelbox, tmp_path,
         TRAINBRIDGE_LOG_LEVEL="INFO", TRAINBRIDGE_REPORTER_SWEEP_SECONDS="3600"))
     try:
-        for queue in ("reporter-acknowledge", "reporter"):
-            await wait_for_log(process, f"{broker.settings.namespace}.{queue}: consuming")
+        await read_until(process, *(f"{broker.settings.namespace}.{queue}: consuming"
+                                    for queue in REPORTER_CONSUMERS), timeout=30)
         await reporter.append("run-ack", ev.requested("run-ack"))
 
         async def acknowledged() -> bool:
