@@ -30,6 +30,17 @@ class ReporterMetrics:
             "From an event being recorded to its delivery to Labelbox", registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
+        self.acknowledgement_lag = Histogram(
+            "trainbridge_reporter_acknowledgement_lag_seconds",
+            "From a training request being recorded to its run's first status at Labelbox "
+            "(what a user waits for after clicking Train Model)", registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.acknowledgements_pending = Gauge(
+            "trainbridge_reporter_acknowledgements_pending",
+            "Training requests woken up and not yet acknowledged by this reporter",
+            registry=self.registry,
+        )
         self.reconciles = Counter(
             "trainbridge_reporter_reconciles", "Reconciliations of a model run, by trigger",
             ["trigger"], registry=self.registry,

@@ -58,6 +58,7 @@ class Reconciler:
         self._metrics.reconciles.labels("acknowledge").inc()
         json_logs.model_run_id.set(model_run_id_of(stream_id))
         self._acknowledging += 1
+        self._metrics.acknowledgements_pending.set(self._acknowledging)
         self._no_acknowledgements.clear()
         try:
             async with (self._acknowledge_slots,
@@ -66,6 +67,7 @@ class Reconciler:
                     await self._deliver_next(stream_id, acknowledgement_only=True)
         finally:
             self._acknowledging -= 1
+            self._metrics.acknowledgements_pending.set(self._acknowledging)
             if self._acknowledging == 0:
                 self._no_acknowledgements.set()
 
@@ -113,7 +115,9 @@ class Reconciler:
         )
         self._metrics.deliveries.labels(pending.action, outcome.state).inc()
         if outcome.state == DELIVERED:
-            lag = datetime.now(UTC) - pending.cause.recorded_at
-            self._metrics.reconcile_lag.observe(max(0.0, lag.total_seconds()))
+            lag = max(0.0, (datetime.now(UTC) - pending.cause.recorded_at).total_seconds())
+            self._metrics.reconcile_lag.observe(lag)
+            if pending.acknowledges:
+                self._metrics.acknowledgement_lag.observe(lag)
             logger.info("%s: delivered %s", stream_id, pending.key)
         return outcome.state == DELIVERED

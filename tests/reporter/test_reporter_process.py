@@ -135,9 +135,11 @@ async def test_a_training_request_alone_is_acknowledged_and_nothing_more(
     broker.consumers.update(REPORTER_CONSUMERS)
     control = fake_labelbox.control
     control.add_model_run("run-ack", data_rows=sample_rows("run-ack", 8))
+    metrics_port = free_port()
     process = await start_reporter(reporter_env(
         database_url, broker, fake_labelbox, tmp_path,
-        TRAINBRIDGE_LOG_LEVEL="INFO", TRAINBRIDGE_REPORTER_SWEEP_SECONDS="3600"))
+        TRAINBRIDGE_LOG_LEVEL="INFO", TRAINBRIDGE_REPORTER_SWEEP_SECONDS="3600",
+        TRAINBRIDGE_REPORTER_METRICS_PORT=str(metrics_port)))
     try:
         await read_until(process, *(f"{broker.settings.namespace}.{queue}: consuming"
                                     for queue in REPORTER_CONSUMERS), timeout=30)
@@ -149,6 +151,10 @@ async def test_a_training_request_alone_is_acknowledged_and_nothing_more(
         await eventually(acknowledged, 30)
         await asyncio.sleep(0.5)
         assert control.operations("run-ack") == ["setPipelineStatusPyApi"]
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert "trainbridge_reporter_acknowledgement_lag_seconds_count 1.0" in page
+        assert "trainbridge_reporter_acknowledgements_pending 0.0" in page
 
         await reporter.append("run-ack", ev.export_requested("run-ack"))
 
