@@ -165,10 +165,12 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
             uri, sha256 = predictions_artifact(folder, run)
             await store.append(f"model_run-{run}", stream_events(run, uri, sha256))
         calls = LabelboxCalls(PostgresAuditLog(pool, "bench"), settings.policy,
-                              ReporterMetrics())
+                              ReporterMetrics(),
+                              acknowledgement_threads=settings.acknowledge_concurrency)
         port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
         reconciler = Reconciler(store, Ledger(pool), Deliverer(port, calls, store, settings),
-                                ReporterMetrics(), concurrency=concurrency)
+                                ReporterMetrics(), concurrency=concurrency,
+                                acknowledge_concurrency=settings.acknowledge_concurrency)
         started = time.perf_counter()
         await asyncio.gather(*(reconciler.reconcile(f"model_run-{r}", "bench") for r in runs))
         elapsed = time.perf_counter() - started

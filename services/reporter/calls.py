@@ -71,7 +71,7 @@ def _now() -> datetime:
 
 class LabelboxCalls:
     def __init__(self, audit: AuditLog, policy: CallPolicy, metrics: ReporterMetrics,
-                 *, acknowledgement_threads: int = 4) -> None:
+                 *, acknowledgement_threads: int) -> None:
         self._audit = audit
         self._policy = policy
         self._metrics = metrics

@@ -26,7 +26,7 @@ are acknowledged first, and older runs still move on under a steady stream of ne
 class Reconciler:
     def __init__(self, store: EventStore, ledger: Ledger, deliverer: Deliverer,
                  metrics: ReporterMetrics, *, concurrency: int,
-                 acknowledge_concurrency: int = 4) -> None:
+                 acknowledge_concurrency: int) -> None:
         self._store = store
         self._ledger = ledger
         self._deliverer = deliverer

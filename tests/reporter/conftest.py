@@ -111,13 +111,15 @@ def build_reporter(pool: asyncpg.Pool, settings: ReporterSettings, fake: FakeLab
     store = PostgresEventStore(pool)
     metrics = ReporterMetrics()
     calls = LabelboxCalls(PostgresAuditLog(pool, settings.reporter_id), settings.policy,
-                          metrics)
-    port = SdkLabelbox(single_attempt_client(settings.api_key, settings.endpoint,
-                                             settings.call_timeout, settings.policy.threads),
+                          metrics, acknowledgement_threads=settings.acknowledge_concurrency)
+    port = SdkLabelbox(single_attempt_client(
+                           settings.api_key, settings.endpoint, settings.call_timeout,
+                           settings.policy.threads + settings.acknowledge_concurrency),
                        settings.call_timeout)
     ledger = Ledger(pool)
     reconciler = Reconciler(store, ledger, Deliverer(port, calls, store, settings), metrics,
-                            concurrency=settings.concurrency)
+                            concurrency=settings.concurrency,
+                            acknowledge_concurrency=settings.acknowledge_concurrency)
     return Reporter(store, ledger, reconciler, calls, metrics, settings, fake, tmp_path, pool)
 
 

@@ -21,7 +21,7 @@ def calls_with(audit: InMemoryAuditLog, **policy: float) -> LabelboxCalls:
     defaults: dict[str, float] = {"calls_per_second": 1000, "max_attempts": 4,
                                   "backoff_initial": 0.001, "backoff_max": 0.01}
     return LabelboxCalls(audit, CallPolicy(**{**defaults, **policy}),  # type: ignore[arg-type]
-                         ReporterMetrics())
+                         ReporterMetrics(), acknowledgement_threads=1)
 
 
 class Flaky:
