@@ -16,6 +16,15 @@ from typing import Any
 
 import asyncpg
 
+from eventlog.contract import (
+    DATA_EXPORTED,
+    MODEL_EVALUATED,
+    PREDICTIONS_PRODUCED,
+    STAGE_STARTED,
+    TRAINING_FAILED,
+    TRAINING_PROGRESSED,
+    TRAINING_REQUESTED,
+)
 from eventlog.postgres import pooled, translated_errors
 from eventlog.settings import DatabaseSettings
 
@@ -184,22 +193,26 @@ def _pairs(values: Mapping[str, Any]) -> str:
 
 
 def _event_summary(kind: str, data: Mapping[str, Any]) -> str:
-    if kind == "TrainingRequested":
+    if kind == TRAINING_REQUESTED:
         retry = data.get("retry") or {}
         text = f"{data.get('modelType', '')}"
         if retry:
             text += f" (retry by {retry.get('requestedBy')}: {retry.get('reason')})"
         return text
-    if kind == "DataExported":
+    if kind == DATA_EXPORTED:
         return f"{data.get('rows')} rows, {data.get('labels')} labels"
-    if kind == "StageStarted":
+    if kind == STAGE_STARTED:
         return f"{data.get('stage')} {_pairs(data.get('metadata') or {})}".strip()
-    if kind == "ModelEvaluated":
+    if kind == TRAINING_PROGRESSED:
+        return f"{data.get('unit')} {data.get('step')} of {data.get('total')}"
+    if kind == MODEL_EVALUATED:
         metrics = data.get("metrics") or {}
-        return _pairs({k: metrics[k] for k in ("accuracy", "macro_f1") if k in metrics})
-    if kind == "PredictionsProduced":
+        scores = metrics.get("scores") or {
+            k: metrics[k] for k in ("accuracy", "macro_f1") if k in metrics}
+        return _pairs({k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()})
+    if kind == PREDICTIONS_PRODUCED:
         return f"{data.get('count')} predictions"
-    if kind == "TrainingFailed":
+    if kind == TRAINING_FAILED:
         return f"{data.get('stage')}: {data.get('message')}"
     return ""
 

@@ -3,7 +3,7 @@ history alone — the append-only audit log of Labelbox calls and the events the
 appended — without calling Labelbox.
 
 A delivery is recorded as delivered only where history proves it: a status by its successful
-``update_status`` call, an export by the ``DataExported``/``TrainingFailed`` the reporter
+``update_status`` call, the hyper-parameters by their successful ``update_config`` call, an export by the ``DataExported``/``TrainingFailed`` the reporter
 appended for it, a predictions import by its finished outcome. A delivery whose last call
 failed permanently is parked again. Anything not proven is left out, so the reporter
 delivers it again — which is safe: statuses are idempotent at Labelbox, an export is
@@ -31,7 +31,8 @@ SELECT DISTINCT ON (c.stream_id, c.delivery_key)
        c.stream_id, c.delivery_key, c.model_run_id, {_ATTEMPT}, c.action, c.cause_event_id,
        'delivered', jsonb_build_object('status', c.request->>'status'), 0
 FROM labelbox_calls c
-WHERE c.action IN ('status', 'complete') AND c.sdk_method = 'ModelRun.update_status'
+WHERE ((c.action IN ('status', 'complete') AND c.sdk_method = 'ModelRun.update_status')
+       OR (c.action = 'config' AND c.sdk_method = 'ModelRun.update_config'))
   AND c.outcome = 'ok' AND c.delivery_key IS NOT NULL
 ORDER BY c.stream_id, c.delivery_key, c.call_id DESC
 """

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventlog import ConcurrencyError, EventStore, caused_event
+from eventlog.contract import TRAINING_FAILED, TRAINING_REQUESTED
 from services.ingest.intake import EVENT_ID_NAMESPACE, RunState, current_attempt
 
 # What the retry does not repeat from the last webhook: facts about that HTTP request.
@@ -34,7 +35,7 @@ async def retry_run(store: EventStore, model_run_id: str, *, by: str, reason: st
         raise RetryRefusedError("give a --reason: it is recorded with the new attempt")
     stream_id = f"model_run-{model_run_id}"
     events = await store.read_stream(stream_id)
-    requests = [e for e in events if e.event_type == "TrainingRequested"]
+    requests = [e for e in events if e.event_type == TRAINING_REQUESTED]
     if not requests:
         raise RetryRefusedError(f"no model run {model_run_id!r} in the event log")
     attempt, state = current_attempt(events)
@@ -45,7 +46,7 @@ async def retry_run(store: EventStore, model_run_id: str, *, by: str, reason: st
         raise RetryRefusedError(f"model run {model_run_id} is complete: only a failed run "
                                 "can be retried")
     last = requests[-1]
-    failure = next((e for e in reversed(events) if e.event_type == "TrainingFailed"), None)
+    failure = next((e for e in reversed(events) if e.event_type == TRAINING_FAILED), None)
     data: dict[str, Any] = {k: v for k, v in last.data.items() if k not in _REQUEST_FACTS}
     data.update({
         "attempt": attempt + 1,
@@ -54,7 +55,7 @@ async def retry_run(store: EventStore, model_run_id: str, *, by: str, reason: st
                   "previousFailure": failure.data.get("message") if failure else None},
     })
     event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream_id}/attempt/{attempt + 1}")
-    event = caused_event("TrainingRequested", data, producer="operator", event_id=event_id,
+    event = caused_event(TRAINING_REQUESTED, data, producer="operator", event_id=event_id,
                          correlation_id=f"retry-{uuid.uuid4()}",
                          causation_id=failure.event_id if failure else last.event_id)
     try:

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from eventlog import ConcurrencyError, EventStore, NewEvent, RecordedEvent, caused_event
+from eventlog.contract import TRAINING_COMPLETED, TRAINING_FAILED, TRAINING_REQUESTED
 from services.ingest.model_run import ModelRunRequest
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1f5e-3c0e-4d0e-9a63-0c2b1d1e7a10")
-TERMINAL_FAILURE = "TrainingFailed"
-TERMINAL_SUCCESS = "TrainingCompleted"
+TERMINAL_FAILURE = TRAINING_FAILED
+TERMINAL_SUCCESS = TRAINING_COMPLETED
 
 
 class RunState(enum.Enum):
@@ -56,7 +57,7 @@ def current_attempt(events: list[RecordedEvent]) -> tuple[int, RunState | None]:
     """The last attempt's number and state (``None`` when it failed or there is none)."""
     attempt, state = 0, None
     for event in events:
-        if event.event_type == "TrainingRequested":
+        if event.event_type == TRAINING_REQUESTED:
             attempt, state = int(event.data.get("attempt", attempt + 1)), RunState.IN_PROGRESS
         elif (state is not RunState.IN_PROGRESS
               or int(event.data.get("attempt", attempt)) != attempt):
@@ -84,7 +85,7 @@ def training_requested(request: ModelRunRequest, receipt: Receipt, attempt: int)
     }
     # Deterministic: a retried append of the same attempt is an idempotent success.
     event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.stream_id}/attempt/{attempt}")
-    return caused_event("TrainingRequested", data, producer="ingest", event_id=event_id,
+    return caused_event(TRAINING_REQUESTED, data, producer="ingest", event_id=event_id,
                         correlation_id=receipt.correlation_id, traceparent=receipt.traceparent)
 
 

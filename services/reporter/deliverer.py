@@ -16,6 +16,7 @@ from typing import Any
 
 from eventlog import EventStore
 from eventlog.artifacts import join, read_artifact, write_artifact
+from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED
 from services.reporter.audit import CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
 from services.reporter.events import import_name, reporter_event
@@ -88,6 +89,8 @@ class Deliverer:
                 return await self._export(delivery, plan, context)
             if delivery.action == "predictions":
                 return await self._predictions(delivery, plan, context)
+            if delivery.action == "config":
+                return await self._config(plan, context, delivery.cause.data["config"])
             if delivery.action == "complete":
                 return await self._complete(delivery, plan, context, ledger)
             return await self._status(delivery, plan, context, delivery.metadata)
@@ -107,6 +110,15 @@ class Deliverer:
                      "metadata": dict(metadata), "errorMessage": delivery.error_message},
         )
         return DeliveryOutcome(DELIVERED, {"status": status})
+
+    async def _config(self, plan: RunPlan, context: CallContext,
+                      config: Mapping[str, Any]) -> DeliveryOutcome:
+        await self._calls.call(
+            context, "ModelRun.update_config",
+            lambda: self._port.update_config(plan.model_run_id, config),
+            request={"modelRunId": plan.model_run_id, "config": dict(config)},
+        )
+        return DeliveryOutcome(DELIVERED, {"keys": sorted(config)})
 
     async def _complete(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                         ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
@@ -129,7 +141,7 @@ class Deliverer:
     async def _fail_run(self, delivery: Delivery, plan: RunPlan, stage: str,
                         message: str) -> None:
         await self._store.append(plan.stream_id, [reporter_event(
-            "TrainingFailed",
+            TRAINING_FAILED,
             {"stage": stage, "message": ui_message(message), "detail": message,
              "retryable": True},
             stream_id=plan.stream_id, attempt=plan.attempt,
@@ -174,7 +186,7 @@ class Deliverer:
         artifact = await asyncio.to_thread(write_artifact, uri, _ndjson(rows))
         summary = _summary(rows, plan.model_id, plan.model_run_id)
         await self._store.append(plan.stream_id, [reporter_event(
-            "DataExported",
+            DATA_EXPORTED,
             {"uri": artifact.uri, "sha256": artifact.sha256, "bytes": artifact.size,
              "exportTaskId": task_id, **summary},
             stream_id=plan.stream_id, attempt=plan.attempt,

@@ -13,6 +13,16 @@ from prometheus_client import start_http_server
 from eventlog import RecordedEvent
 from eventlog.amqp import sleep_unless
 from eventlog.consumer import EventConsumer, Subscription
+from eventlog.contract import (
+    DATA_EXPORT_REQUESTED,
+    MODEL_EVALUATED,
+    PREDICTIONS_PRODUCED,
+    STAGE_STARTED,
+    TRAINING_COMPLETED,
+    TRAINING_FAILED,
+    TRAINING_PROGRESSED,
+    TRAINING_REQUESTED,
+)
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.relay import OutboxRelay
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
@@ -31,11 +41,11 @@ logger = logging.getLogger(__name__)
 CONSUMERS = ("reporter", "reporter-acknowledge")
 """The reporter's queues (``<namespace>.<consumer>``): the main lane and the acknowledgement
 lane."""
-ACKNOWLEDGED = ("TrainingRequested",)
+ACKNOWLEDGED = (TRAINING_REQUESTED,)
 """Wake the acknowledgement lane (its own queue, so a backlog of other runs' work in the
 main queue's prefetch window never holds a new run's first status back)."""
-SUBSCRIBED = ("DataExportRequested", "StageStarted", "ModelEvaluated", "PredictionsProduced",
-              "TrainingCompleted", "TrainingFailed")
+SUBSCRIBED = (DATA_EXPORT_REQUESTED, STAGE_STARTED, TRAINING_PROGRESSED, MODEL_EVALUATED,
+              PREDICTIONS_PRODUCED, TRAINING_COMPLETED, TRAINING_FAILED)
 
 
 def sdk_port(settings: ReporterSettings) -> LabelboxPort:

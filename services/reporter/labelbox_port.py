@@ -26,6 +26,10 @@ class LabelboxPort(Protocol):
     def update_status(self, model_run_id: str, status: str, metadata: Mapping[str, str],
                       error_message: str | None) -> None: ...
 
+    def update_config(self, model_run_id: str, config: Mapping[str, Any]) -> None:
+        """Merge ``config`` (the hyper-parameters) into the model run's training config."""
+        ...
+
     def start_export(self, model_run_id: str, task_name: str) -> str:
         """Start exporting the model run's data rows; returns the export task id."""
         ...

@@ -10,7 +10,12 @@ out-of-order messages therefore change nothing. Rules:
 - a status never goes backwards within an attempt, and nothing follows its terminal status;
 - ``COMPLETE`` comes after the predictions delivery (which waits for the import to finish),
   and is replaced by ``FAILED`` when the attempt has a ``TrainingFailed`` event (the
-  reporter appends one when Labelbox fails the predictions import itself).
+  reporter appends one when Labelbox fails the predictions import itself);
+- training progress is coalesced: only the attempt's latest ``TrainingProgressed`` is
+  mirrored (as ``progress`` and ``eta_seconds`` metadata), and only while nothing later in
+  the attempt (a next stage, scores, the outcome) has made it stale;
+- the hyper-parameters go to the run's config (``ModelRun.update_config``) before
+  ``COMPLETE``.
 """
 
 from __future__ import annotations
@@ -21,14 +26,30 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eventlog import RecordedEvent
+from eventlog.contract import (
+    DATA_EXPORT_REQUESTED,
+    MODEL_EVALUATED,
+    PREDICTIONS_PRODUCED,
+    STAGE_STARTED,
+    TRAINING_COMPLETED,
+    TRAINING_FAILED,
+    TRAINING_PROGRESSED,
+    TRAINING_REQUESTED,
+    model_run_id_of,
+)
+from eventlog.contract import attempt_of as attempt_of_payload
 
-STREAM_PREFIX = "model_run-"
 STATUS_RANK = {"EXPORTING_DATA": 1, "PREPARING_DATA": 2, "TRAINING_MODEL": 3,
                "COMPLETE": 4, "FAILED": 4}
 TERMINAL = ("COMPLETE", "FAILED")
 MAX_UI_MESSAGE = 255
 
-Action = Literal["status", "export", "predictions", "complete"]
+Action = Literal["status", "export", "predictions", "config", "complete"]
+MAX_PER_CLASS_KEYS = 100
+"""Per-class scores shown as metadata keys (``ap50 car``); the rest stay in the metrics
+artifact, whose URI is in the metadata too."""
+SUPERSEDES_PROGRESS = (STAGE_STARTED, MODEL_EVALUATED, PREDICTIONS_PRODUCED, TRAINING_COMPLETED,
+                       TRAINING_FAILED)
 
 
 @dataclass(frozen=True)
@@ -58,13 +79,8 @@ class RunPlan:
     deliveries: tuple[Delivery, ...]
 
 
-def model_run_id_of(stream_id: str) -> str:
-    return stream_id.removeprefix(STREAM_PREFIX)
-
-
 def attempt_of(event: RecordedEvent) -> int:
-    value = event.data.get("attempt", 1)
-    return value if isinstance(value, int) else int(str(value))
+    return attempt_of_payload(event.data)
 
 
 def as_metadata(values: Mapping[str, Any]) -> dict[str, str]:
@@ -88,12 +104,21 @@ def ui_message(text: str) -> str:
     return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"
 
 
+def _score(value: Any) -> str | None:
+    return f"{value:.4f}" if isinstance(value, int | float) else None
+
+
 def _metrics_metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    """The run-level scores (``map50``, ``micro_f1``, ``accuracy`` ...) and the scores per
+    class (``ap50 car``, ``f1 person``) as metadata; confusion counts as JSON."""
     metrics = data.get("metrics") or {}
-    values: dict[str, Any] = {}
-    for name in ("accuracy", "macro_f1"):
-        if isinstance(metrics.get(name), int | float):
-            values[name] = f"{metrics[name]:.4f}"
+    scores = metrics.get("scores") or {  # events written before scores were typed
+        name: metrics.get(name) for name in ("accuracy", "macro_f1")}
+    values: dict[str, Any] = {name: _score(value) for name, value in scores.items()}
+    per_class = [(f"{metric} {name}", value)
+                 for metric, by_class in sorted((metrics.get("perClass") or {}).items())
+                 for name, value in sorted(by_class.items())]
+    values.update((key, _score(value)) for key, value in per_class[:MAX_PER_CLASS_KEYS])
     values["evaluated_split"] = metrics.get("evaluated_split")
     values["evaluated_rows"] = metrics.get("evaluated_rows")
     values["confusion"] = metrics.get("confusion")
@@ -125,45 +150,74 @@ class _Planner:
                  acknowledges=acknowledges)
 
 
+def _progress_metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    step, total, unit = data.get("step"), data.get("total"), data.get("unit") or "step"
+    eta = data.get("etaSeconds")
+    return as_metadata({
+        "progress": f"{unit} {step} of {total}",
+        "loss": _score(data.get("loss")),
+        "eta_seconds": f"{eta:.0f}" if isinstance(eta, int | float) else None,
+    })
+
+
+def _latest_progress(events: Sequence[RecordedEvent]) -> RecordedEvent | None:
+    """The last ``TrainingProgressed``, unless something later made it stale."""
+    for event in reversed(events):
+        if event.event_type in SUPERSEDES_PROGRESS:
+            return None
+        if event.event_type == TRAINING_PROGRESSED:
+            return event
+    return None
+
+
 def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
     """The deliveries for the latest attempt of the run ``events`` (one stream) records, or
     ``None`` when no training was requested in it."""
-    requests = [e for e in events if e.event_type == "TrainingRequested"]
+    requests = [e for e in events if e.event_type == TRAINING_REQUESTED]
     if not requests:
         return None
     attempt = max(attempt_of(e) for e in requests)
     request = next(e for e in requests if attempt_of(e) == attempt)
     ours = [e for e in events if attempt_of(e) == attempt]
-    failed = next((e for e in ours if e.event_type == "TrainingFailed"), None)
+    failed = next((e for e in ours if e.event_type == TRAINING_FAILED), None)
+    progress = _latest_progress(ours)
+    progressed = any(e.event_type == TRAINING_PROGRESSED for e in ours)
     planner = _Planner(attempt)
     for event in ours:
         data = event.data
         kind = event.event_type
-        if kind == "TrainingRequested":
+        if kind == TRAINING_REQUESTED:
             planner.add_status("status/EXPORTING_DATA", "EXPORTING_DATA", event,
                                as_metadata({"attempt": attempt}), acknowledges=True)
-        elif kind == "DataExportRequested" and failed is None:
+        elif kind == DATA_EXPORT_REQUESTED and failed is None:
             # Exporting for an attempt that already failed is pointless.
             planner.add("export", "export", event)
-        elif kind == "StageStarted":
+        elif kind == STAGE_STARTED:
             stage = str(data.get("stage", ""))
             wanted = stage if stage in ("PREPARING_DATA", "TRAINING_MODEL") else (
                 planner.status or "PREPARING_DATA")
             planner.add_status(f"stage/{stage}", wanted, event,
                                as_metadata({"stage": stage, **(data.get("metadata") or {})}))
-        elif kind == "ModelEvaluated":
+        elif event is progress:
+            planner.add_status(f"progress/{event.stream_version}",
+                               planner.status or "TRAINING_MODEL", event,
+                               _progress_metadata(data))
+        elif kind == MODEL_EVALUATED:
             planner.add_status("metrics", planner.status or "TRAINING_MODEL", event,
                                _metrics_metadata(data))
-        elif kind == "PredictionsProduced" and failed is None:
+        elif kind == PREDICTIONS_PRODUCED and failed is None:
             planner.add("predictions", "predictions", event)
-        elif kind == "TrainingCompleted" and failed is None:
-            metadata = as_metadata({**(data.get("metadata") or {}),
+        elif kind == TRAINING_COMPLETED and failed is None:
+            if data.get("config"):
+                planner.add("config", "config", event)
+            finished = {"progress": "done", "eta_seconds": "0"} if progressed else {}
+            metadata = as_metadata({**(data.get("metadata") or {}), **finished,
                                     "model_uri": data.get("modelUri"),
                                     "model_sha256": data.get("modelSha256")})
             planner.add("status/COMPLETE", "complete", event, status="COMPLETE",
                         metadata=metadata)
             break
-        elif kind == "TrainingFailed":
+        elif kind == TRAINING_FAILED:
             message = ui_message(str(data.get("message") or "Training failed"))
             planner.add("status/FAILED", "status", event, status="FAILED",
                         metadata=as_metadata({"failed_stage": data.get("stage")}),

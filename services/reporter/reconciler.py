@@ -11,10 +11,11 @@ import logging
 from datetime import UTC, datetime
 
 from eventlog import EventStore, json_logs
+from eventlog.contract import STREAM_PREFIX, model_run_id_of
 from services.reporter.deliverer import Deliverer
 from services.reporter.ledger import DELIVERED, PARKED, Ledger
 from services.reporter.metrics import ReporterMetrics
-from services.reporter.plan import STREAM_PREFIX, Delivery, model_run_id_of, plan_run
+from services.reporter.plan import Delivery, plan_run
 
 logger = logging.getLogger(__name__)
 

@@ -146,6 +146,10 @@ class SdkLabelbox:
                 status, metadata=dict(metadata) or None, error_message=error_message
             )
 
+    def update_config(self, model_run_id: str, config: Mapping[str, Any]) -> None:
+        with _sdk_method("ModelRun:update_config"):
+            self._model_run(model_run_id).update_config(dict(config))
+
     def start_export(self, model_run_id: str, task_name: str) -> str:
         with _sdk_method("ModelRun:export"):
             task = self._model_run(model_run_id).export(task_name=task_name)

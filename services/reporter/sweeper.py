@@ -10,9 +10,9 @@ import logging
 
 from eventlog import EventStore, StoreUnavailableError
 from eventlog.amqp import sleep_unless
+from eventlog.contract import STREAM_PREFIX
 from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
-from services.reporter.plan import STREAM_PREFIX
 from services.reporter.reconciler import Reconciler
 
 logger = logging.getLogger(__name__)

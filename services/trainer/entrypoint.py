@@ -17,7 +17,7 @@ from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import SUBSCRIBED, make_handler
 from services.trainer.jobs import TrainingJobs
-from services.trainer.registry import announce, load_pipelines
+from services.trainer.registry import announce, installed, load_pipelines
 from services.trainer.settings import TrainerSettings
 from services.trainer.worker import TrainingWorker
 
@@ -31,7 +31,7 @@ async def serve(
     relay_settings: RelaySettings,
     stop: asyncio.Event,
 ) -> None:
-    pipelines = load_pipelines()
+    pipelines = installed(load_pipelines())
     pool = await create_pool(database)
     try:
         store = PostgresEventStore(pool)

@@ -7,6 +7,8 @@ import uuid
 from typing import Any
 
 from eventlog import NewEvent, caused_event
+from eventlog.contract import Scores
+from services.trainer.pipeline import Evaluation
 
 NAMESPACE = uuid.UUID("3f0c9b1e-8d2a-4e7b-a1c5-6b9e0d4f2a17")
 MAX_UI_MESSAGE = 255
@@ -35,3 +37,13 @@ def ui_message(text: str) -> str:
     """A message fit for the Labelbox UI: one line, at most 255 characters."""
     line = " ".join(text.split())
     return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"
+
+
+def scores_of(evaluation: Evaluation) -> Scores:
+    """``ModelEvaluated.metrics``: what the reporter shows as the run's metadata."""
+    scores: Scores = {"scores": dict(evaluation.scores), "perClass": evaluation.per_class,
+                      "evaluated_split": evaluation.split,
+                      "evaluated_rows": evaluation.examples}
+    if evaluation.confusion:
+        scores["confusion"] = evaluation.confusion
+    return scores

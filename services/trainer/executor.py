@@ -21,8 +21,8 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from eventlog.artifacts import Artifact, join, write_artifact
-from services.trainer.ndjson import prediction_lines, to_ndjson
-from services.trainer.pipeline import Evaluation, Example
+from eventlog.contract import prediction_lines, to_ndjson
+from services.trainer.pipeline import DataError, Evaluation, Example, Prediction, Progress
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,6 @@ class TrainingTask:
     model_type: str
     model_run_id: str
     examples: list[Example]
-    classification: str
     artifacts_prefix: str
     """Where this attempt's artifacts go, e.g. ``file:///data/model_run-x/attempt-1``."""
 
@@ -42,12 +41,22 @@ class StageReport:
 
 
 @dataclass(frozen=True)
+class ProgressReport:
+    """A pipeline's :class:`Progress` in a stage, with the time left at the pace so far."""
+
+    stage: str
+    progress: Progress
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
 class TrainingResult:
     evaluation: Evaluation
-    hyperparameters: dict[str, str]
+    hyperparameters: dict[str, Any]
     model: Artifact
     predictions: Artifact
     prediction_count: int
+    prediction_lines: int
     metrics: Artifact
 
 
@@ -60,16 +69,41 @@ class TrainingFailure(Exception):
 
 
 OnStage = Callable[[StageReport], Awaitable[None]]
+OnProgress = Callable[[ProgressReport], Awaitable[None]]
+Report = Callable[[StageReport | ProgressReport], None]
+
+
+async def ignore_progress(report: ProgressReport) -> None:
+    """The default: progress is not recorded."""
 
 
 class Executor(Protocol):
-    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float) -> TrainingResult:
+    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float,
+                  on_progress: OnProgress = ignore_progress) -> TrainingResult:
         """Run ``task``; raise :class:`TrainingFailure` (with the stage) on any failure,
         including the deadline (seconds) passing."""
         ...
 
 
-def run_pipeline(task: TrainingTask, report: Callable[[StageReport], None]) -> TrainingResult:
+def _progress_reporter(stage: str, report: Report) -> Callable[[Progress], None]:
+    started = time.monotonic()
+
+    def on_progress(progress: Progress) -> None:
+        elapsed = time.monotonic() - started
+        eta = (elapsed / progress.step * max(progress.total - progress.step, 0)
+               if progress.step > 0 else None)
+        report(ProgressReport(stage, progress, round(eta, 1) if eta is not None else None))
+
+    return on_progress
+
+
+def _prediction_lines(model_run_id: str, predictions: list[Prediction]) -> list[dict[str, Any]]:
+    return [line for p in predictions
+            for line in prediction_lines(model_run_id, p.data_row_id, p.annotations,
+                                         p.confidence)]
+
+
+def run_pipeline(task: TrainingTask, report: Report) -> TrainingResult:
     """The pipeline's stages, in order. Runs inside the executor (the child process)."""
     from services.trainer.registry import load_pipelines
 
@@ -78,12 +112,12 @@ def run_pipeline(task: TrainingTask, report: Callable[[StageReport], None]) -> T
     dataset = pipeline.prepare(task.examples)
     sizes = {f"{k}_rows": str(v) for k, v in dataset.sizes.items()}
     report(StageReport("TRAINING_MODEL", {**sizes, "model_type": task.model_type}))
-    model = pipeline.train(dataset)
-    report(StageReport("EVALUATING", model.hyperparameters))
-    evaluation = pipeline.evaluate(model, dataset)
+    model = pipeline.train(dataset, _progress_reporter("TRAINING_MODEL", report))
     report(StageReport("PREDICTING", {"data_rows": str(len(dataset.examples))}))
     predictions = pipeline.predict(model, dataset)
-    lines = prediction_lines(predictions, task.classification, task.model_run_id)
+    report(StageReport("EVALUATING", {}))
+    evaluation = pipeline.evaluate(model, dataset, predictions)
+    lines = _prediction_lines(task.model_run_id, predictions)
     return TrainingResult(
         evaluation=evaluation,
         hyperparameters=model.hyperparameters,
@@ -91,6 +125,7 @@ def run_pipeline(task: TrainingTask, report: Callable[[StageReport], None]) -> T
         predictions=write_artifact(join(task.artifacts_prefix, "predictions.ndjson"),
                                    to_ndjson(lines)),
         prediction_count=len(predictions),
+        prediction_lines=len(lines),
         metrics=write_artifact(join(task.artifacts_prefix, "metrics.json"),
                                json.dumps(asdict(evaluation)).encode()),
     )
@@ -103,17 +138,22 @@ def _child(task: TrainingTask, connection: Connection, memory_limit: int | None)
         # which might pick the trainer itself.
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
-    def report(message: StageReport) -> None:
+    def report(message: StageReport | ProgressReport) -> None:
         nonlocal stage
+        if isinstance(message, ProgressReport):
+            connection.send(("progress", message))
+            return
         stage = message.stage
         connection.send(("stage", message))
 
     try:
         connection.send(("result", run_pipeline(task, report)))
     except BaseException as exc:
-        # Plain values: an exception with its own __init__ does not survive pickling.
+        # Plain values: an exception with its own __init__ does not survive pickling. Data
+        # the pipeline cannot learn from is the user's to fix: its message says it all.
+        message = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
         connection.send(("error", (
-            stage, f"{type(exc).__name__}: {exc}"[:255], "".join(traceback.format_exception(exc))
+            stage, message[:255], "".join(traceback.format_exception(exc))
         )))
 
 
@@ -122,7 +162,8 @@ class ChildProcessExecutor:
         self._context: Any = multiprocessing.get_context(start_method)
         self._memory_limit = memory_limit
 
-    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float) -> TrainingResult:
+    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float,
+                  on_progress: OnProgress = ignore_progress) -> TrainingResult:
         receive, send = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_child, args=(task, send, self._memory_limit), daemon=True
@@ -152,6 +193,8 @@ class ChildProcessExecutor:
                 if kind == "stage":
                     stage = payload.stage
                     await on_stage(payload)
+                elif kind == "progress":
+                    await on_progress(payload)
                 elif kind == "error":
                     raise TrainingFailure(*payload)
                 else:

@@ -1,8 +1,11 @@
-"""Reading Labelbox export-v2 rows (what ``ModelRun.export`` streams) into training examples.
+"""Reading Labelbox export-v2 rows (what ``ModelRun.export`` streams) into the ground truth
+of each data row, typed by annotation kind.
 
 A row carries ``data_row`` {id, global_key, row_data (inline text or a URL)},
-``media_attributes`` {mime_type, ...} and ``experiments[<modelId>].runs[<modelRunId>]`` with
-``split`` and ``labels[].annotations.classifications`` (a radio answer is the class)."""
+``media_attributes`` {mime_type, width, height, ...} and
+``experiments[<modelId>].runs[<modelRunId>]`` with ``split`` and ``labels[].annotations``
+{``objects``: bounding boxes and text entities, ``classifications``: radio and checklist
+answers}. Kinds no built-in pipeline learns (polygons, free text, ...) are left out."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eventlog.contract import Annotation, Answer, BoundingBox, Checklist, Radio, TextEntity
 from services.trainer.pipeline import SPLITS, Split
 
 
@@ -25,14 +29,19 @@ class RowRef:
     row_data: str
     """Inline text, or the URL of the text or image."""
     mime_type: str | None
-    label: str | None
-    classification: str | None
-    """The classification (ontology feature) name the label answers, e.g. ``sentiment``."""
+    annotations: tuple[Annotation, ...]
+    labelled: bool
     split: Split | None
+    width: int | None = None
+    height: int | None = None
 
     @property
     def is_url(self) -> bool:
         return self.row_data.startswith(("http://", "https://", "gs://", "s3://"))
+
+    @property
+    def is_image(self) -> bool:
+        return (self.mime_type or "").startswith("image/")
 
 
 def _run_of(row: Mapping[str, Any], model_id: str | None, model_run_id: str) -> Mapping[str, Any]:
@@ -45,40 +54,92 @@ def _run_of(row: Mapping[str, Any], model_id: str | None, model_run_id: str) -> 
     return {}
 
 
-def _first_radio_answer(run: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    for label in run.get("labels") or []:
-        annotations = (label or {}).get("annotations") or {}
-        for classification in annotations.get("classifications") or []:
-            if not isinstance(classification, Mapping):
-                continue
-            answer = classification.get("radio_answer")
-            if isinstance(answer, Mapping) and answer.get("name"):
-                return str(answer["name"]), classification.get("name")
-    return None, None
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExportFormatError(f"{where}: {value!r} is not a number")
+    return float(value)
+
+
+def _answer(value: Any) -> Answer | None:
+    if isinstance(value, Mapping) and value.get("name"):
+        return Answer(str(value["name"]))
+    return None
+
+
+def _classification(value: Any) -> Annotation | None:
+    if not isinstance(value, Mapping) or not value.get("name"):
+        return None
+    feature = str(value["name"])
+    if "radio_answer" in value:
+        answer = _answer(value["radio_answer"])
+        return Radio(feature, answer) if answer else None
+    if "checklist_answers" in value:
+        answers = [a for a in map(_answer, value.get("checklist_answers") or []) if a]
+        return Checklist(feature, tuple(answers))
+    return None
+
+
+def _object(value: Any, where: str) -> Annotation | None:
+    if not isinstance(value, Mapping) or not value.get("name"):
+        return None
+    feature = str(value["name"])
+    if isinstance(value.get("bounding_box"), Mapping):
+        box = value["bounding_box"]
+        at = f"{where}: box {feature!r}"
+        return BoundingBox(feature, *(_number(box.get(k), f"{at} {k}")
+                                      for k in ("top", "left", "height", "width")))
+    if isinstance(value.get("location"), Mapping):
+        location = value["location"]
+        at = f"{where}: entity {feature!r}"
+        start, end = _number(location.get("start"), at), _number(location.get("end"), at)
+        return TextEntity(feature, int(start), int(end))
+    return None
+
+
+def _annotations(run: Mapping[str, Any], where: str) -> tuple[bool, tuple[Annotation, ...]]:
+    labels = [label for label in run.get("labels") or [] if isinstance(label, Mapping)]
+    found: list[Annotation] = []
+    for label in labels:
+        annotations = label.get("annotations") or {}
+        for value in annotations.get("classifications") or []:
+            if (annotation := _classification(value)) is not None:
+                found.append(annotation)
+        for value in annotations.get("objects") or []:
+            if (annotation := _object(value, where)) is not None:
+                found.append(annotation)
+    return bool(labels), tuple(found)
+
+
+def _dimension(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def read_row(row: Any, number: int, model_id: str | None, model_run_id: str) -> RowRef:
+    data_row = row.get("data_row") if isinstance(row, Mapping) else None
+    if not isinstance(data_row, Mapping) or not data_row.get("id"):
+        raise ExportFormatError(f"export row {number}: no data_row.id")
+    where = f"data row {data_row['id']}"
+    row_data = data_row.get("row_data")
+    if not isinstance(row_data, str):
+        raise ExportFormatError(f"{where}: no row_data")
+    run = _run_of(row, model_id, model_run_id)
+    split = run.get("split")
+    labelled, annotations = _annotations(run, where)
+    media = row.get("media_attributes") or {}
+    return RowRef(
+        data_row_id=str(data_row["id"]),
+        row_data=row_data,
+        mime_type=media.get("mime_type"),
+        annotations=annotations,
+        labelled=labelled,
+        split=split if split in SPLITS else None,
+        width=_dimension(media.get("width")),
+        height=_dimension(media.get("height")),
+    )
 
 
 def read_rows(
     rows: Iterable[Mapping[str, Any]], model_id: str | None, model_run_id: str
 ) -> list[RowRef]:
-    refs = []
-    for number, row in enumerate(rows, start=1):
-        data_row = row.get("data_row") if isinstance(row, Mapping) else None
-        if not isinstance(data_row, Mapping) or not data_row.get("id"):
-            raise ExportFormatError(f"export row {number}: no data_row.id")
-        row_data = data_row.get("row_data")
-        if not isinstance(row_data, str):
-            raise ExportFormatError(f"export row {number} ({data_row['id']}): no row_data")
-        run = _run_of(row, model_id, model_run_id)
-        split = run.get("split")
-        label, classification = _first_radio_answer(run)
-        refs.append(
-            RowRef(
-                data_row_id=str(data_row["id"]),
-                row_data=row_data,
-                mime_type=(row.get("media_attributes") or {}).get("mime_type"),
-                label=label,
-                classification=classification,
-                split=split if split in SPLITS else None,
-            )
-        )
-    return refs
+    return [read_row(row, number, model_id, model_run_id)
+            for number, row in enumerate(rows, start=1)]

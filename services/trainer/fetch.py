@@ -59,13 +59,14 @@ async def load_examples(
         if not ref.is_url:
             if media == "image":
                 raise FetchError(f"data row {ref.data_row_id}: an image row needs a URL")
-            return Example(ref.data_row_id, ref.row_data, ref.label, ref.split)
+            return Example(ref.data_row_id, ref.row_data, ref.annotations, ref.labelled,
+                           ref.split)
         async with slots:
             try:
                 content = await fetch_bytes(client, ref.row_data, limits)
             except FetchError as exc:
                 raise FetchError(f"data row {ref.data_row_id}: {exc}") from None
         value: str | bytes = content.decode("utf-8", "replace") if media == "text" else content
-        return Example(ref.data_row_id, value, ref.label, ref.split)
+        return Example(ref.data_row_id, value, ref.annotations, ref.labelled, ref.split)
 
     return list(await asyncio.gather(*(load(ref) for ref in refs)))

@@ -11,35 +11,41 @@ from functools import partial
 
 from eventlog import RecordedEvent, UnitOfWork
 from eventlog.consumer import Handler
+from eventlog.contract import (
+    DATA_EXPORT_REQUESTED,
+    DATA_EXPORTED,
+    TRAINING_FAILED,
+    TRAINING_REQUESTED,
+    attempt_of,
+)
 from services.trainer import jobs
 from services.trainer.events import trainer_event
 
-SUBSCRIBED = ("TrainingRequested", "DataExported")
+SUBSCRIBED = (TRAINING_REQUESTED, DATA_EXPORTED)
 
 
 def make_handler(model_types: Collection[str]) -> Handler:
     async def handle(uow: UnitOfWork, event: RecordedEvent) -> None:
-        attempt = int(event.data.get("attempt", 1))
+        attempt = attempt_of(event.data)
         caused = partial(trainer_event, stream_id=event.stream_id, attempt=attempt,
                          correlation_id=event.correlation_id, causation_id=event.event_id,
                          traceparent=event.metadata.get("traceparent"))
-        if event.event_type == "TrainingRequested":
+        if event.event_type == TRAINING_REQUESTED:
             model_type = str(event.data.get("modelType"))
             if model_type not in model_types:
                 message = f"No pipeline trains modelType {model_type!r} on this server"
                 await uow.append(event.stream_id, [caused(
-                    "TrainingFailed", {"stage": "EXPORTING_DATA", "message": message,
+                    TRAINING_FAILED, {"stage": "EXPORTING_DATA", "message": message,
                                        "detail": message, "retryable": False})])
                 return
             await uow.append(event.stream_id, [caused(
-                "DataExportRequested",
+                DATA_EXPORT_REQUESTED,
                 {"modelRunId": event.data.get("modelRunId"), "modelId": event.data.get("modelId"),
                  "modelType": model_type})])
-        elif event.event_type == "DataExported":
+        elif event.event_type == DATA_EXPORTED:
             requested = next(
                 (e for e in await uow.read_stream(event.stream_id)
-                 if e.event_type == "TrainingRequested"
-                 and int(e.data.get("attempt", 1)) == attempt),
+                 if e.event_type == TRAINING_REQUESTED and attempt_of(e.data) == attempt),
                 None,
             )
             if requested is None:

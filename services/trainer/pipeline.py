@@ -2,38 +2,61 @@
 data, stores artifacts and appends events around it, so a pipeline never does I/O of its own
 beyond what its libraries do in memory.
 
+A pipeline learns one kind of Labelbox annotation (``learns``): every ontology feature of
+that kind in the model run's labels (two radio questions; boxes of three classes; person and
+city entities). It predicts the same annotation types, each with a confidence.
+
 Add your own by subclassing :class:`Pipeline` and registering the class under the Python
-entry point group ``trainbridge.pipelines`` (see README, "Add your own pipeline")."""
+entry point group ``trainbridge.pipelines`` (see docs/pipelines.md)."""
 
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from eventlog.contract import Annotation, AnnotationKind
+
 Split = Literal["training", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("training", "validation", "test")
+Media = Literal["text", "image"]
+
+
+class DataError(ValueError):
+    """The export cannot train this model type; the message (one line, naming the problem
+    and the data row) is what the Labelbox UI shows on the FAILED run."""
 
 
 @dataclass(frozen=True)
 class Example:
-    """One Labelbox data row: its content, its label (``None``: predict it, don't train on
-    it) and Labelbox's split (``None``: the pipeline assigns one deterministically)."""
+    """One Labelbox data row: its content (decoded text, or the encoded image's bytes), its
+    ground truth, and Labelbox's split (``None``: the pipeline assigns one).
+
+    ``labelled``: the row has a label in the model run. An unlabelled row is predicted,
+    never trained on. A labelled row without an annotation of some feature is unlabelled
+    *for that feature* if the feature is a classification (the question was not answered),
+    and has no such object if the feature is an object (a box or an entity class)."""
 
     data_row_id: str
     content: str | bytes
-    label: str | None
+    annotations: tuple[Annotation, ...] = ()
+    labelled: bool = False
     split: Split | None = None
+
+    def of_kind(self, kind: AnnotationKind) -> list[Annotation]:
+        return [a for a in self.annotations if a.kind == kind]
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """A data row's predicted annotations (each with its confidence), and the row's
+    ``confidence`` metric (``None``: none that means something for this model type)."""
+
     data_row_id: str
-    label: str
-    confidence: float
-    scores: dict[str, float] = field(default_factory=dict)
+    annotations: tuple[Annotation, ...]
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -41,10 +64,13 @@ class Evaluation:
     split: str
     """Which examples were scored (``test``, else ``validation``, else ``training``)."""
     examples: int
-    accuracy: float
-    macro_f1: float
-    confusion: dict[str, dict[str, int]]
-    """``confusion[true][predicted]`` counts."""
+    scores: dict[str, float]
+    """Run-level scores, e.g. ``{"map50": 0.8}``; ``headline`` names the one bars apply to."""
+    headline: str
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    """``per_class[metric][class]``, e.g. ``{"ap50": {"car": 0.9}}``."""
+    confusion: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """``confusion[feature][true][predicted]`` counts (radio answers)."""
 
 
 @dataclass
@@ -59,8 +85,25 @@ class Dataset:
 @dataclass
 class TrainedModel:
     model: Any
-    hyperparameters: dict[str, str]
-    labels: list[str]
+    hyperparameters: dict[str, Any]
+    """JSON values: sent to Labelbox with ``ModelRun.update_config``."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a long stage is: ``step`` of ``total`` ``unit``s (``epoch 3 of 10``)."""
+
+    step: int
+    total: int
+    unit: str = "epoch"
+    loss: float | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def no_progress(progress: Progress) -> None:
+    """The default: nobody is watching."""
 
 
 def assign_split(data_row_id: str, split: Split | None) -> Split:
@@ -71,79 +114,58 @@ def assign_split(data_row_id: str, split: Split | None) -> Split:
     return "training" if bucket < 8 else "validation" if bucket == 8 else "test"
 
 
+def with_splits(examples: Sequence[Example]) -> list[Example]:
+    """The examples, each with a split."""
+    return [Example(e.data_row_id, e.content, e.annotations, e.labelled,
+                    assign_split(e.data_row_id, e.split)) for e in examples]
+
+
 def split_sizes(examples: Sequence[Example]) -> dict[str, int]:
     """Examples per split, and how many have no label (the stage metadata)."""
     sizes: dict[str, int] = {split: sum(e.split == split for e in examples) for split in SPLITS}
-    sizes["unlabelled"] = sum(e.label is None for e in examples)
+    sizes["unlabelled"] = sum(not e.labelled for e in examples)
     return sizes
 
 
-def training_labels(examples: Sequence[Example]) -> list[str]:
-    """The classes of the labelled training examples; at least two are needed to learn."""
-    labels = sorted({e.label for e in examples if e.split == "training" and e.label is not None})
-    if len(labels) < 2:
-        raise ValueError(
-            f"need at least 2 labelled classes in the training split, found {len(labels)}"
-        )
-    return labels
-
-
-def predictions_from(
-    examples: Sequence[Example], classes: Sequence[Any], probabilities: Any
-) -> list[Prediction]:
-    """One prediction per example from a classifier's ``predict_proba`` rows."""
-    predictions = []
-    for example, row in zip(examples, probabilities, strict=True):
-        scores = {str(label): float(p) for label, p in zip(classes, row, strict=True)}
-        best = max(scores, key=scores.__getitem__)
-        predictions.append(Prediction(example.data_row_id, best, scores[best], scores))
-    return predictions
+def evaluated_split(examples: Sequence[Example]) -> tuple[str, list[Example]]:
+    """The held-out labelled examples to score: ``test``, else ``validation``, else
+    ``training`` (a tiny run is better scored on what it saw than not at all)."""
+    for split in ("test", "validation", "training"):
+        scored = [e for e in examples if e.split == split and e.labelled]
+        if scored:
+            return split, scored
+    return "test", []
 
 
 class Pipeline(ABC):
     model_type: ClassVar[str]
     """The key Labelbox sees in GET /models and sends back as ``modelType``."""
     description: ClassVar[str] = ""
-    media: ClassVar[Literal["text", "image"]] = "text"
+    media: ClassVar[Media] = "text"
     """What the trainer fetches for it: decoded text, or the raw bytes of an image."""
+    learns: ClassVar[AnnotationKind]
+    """The annotation kind it learns and predicts."""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Modules it imports while training, e.g. ``("spacy",)``; a trainer without them does
+    not offer the model type (heavy libraries come in extras of their own)."""
+    extra: ClassVar[str] = "trainer"
+    """The package extra that installs ``requires``: ``pip install 'trainbridge[<extra>]'``."""
 
     @abstractmethod
     def prepare(self, examples: Sequence[Example]) -> Dataset:
-        """Assign splits and build features (PREPARING_DATA)."""
+        """Assign splits, check the ground truth and build features (PREPARING_DATA).
+        Raise :class:`DataError` for data it cannot learn from."""
 
     @abstractmethod
-    def train(self, dataset: Dataset) -> TrainedModel:
-        """Fit on the labelled training examples (TRAINING_MODEL)."""
+    def train(self, dataset: Dataset, progress: ProgressCallback = no_progress) -> TrainedModel:
+        """Fit on the labelled training examples (TRAINING_MODEL), calling ``progress``
+        as it goes where training has steps worth watching."""
 
     @abstractmethod
     def predict(self, model: TrainedModel, dataset: Dataset) -> list[Prediction]:
         """A prediction for every example, labelled or not."""
 
-    def evaluate(self, model: TrainedModel, dataset: Dataset) -> Evaluation:
-        """Accuracy, macro-F1 and confusion counts on the held-out labelled examples."""
-        predictions = {p.data_row_id: p.label for p in self.predict(model, dataset)}
-        for split in ("test", "validation", "training"):
-            scored = [e for e in dataset.examples if e.split == split and e.label is not None]
-            if scored:
-                break
-        truth = [e.label for e in scored if e.label is not None]
-        guessed = [predictions[e.data_row_id] for e in scored]
-        return score(split, truth, guessed, model.labels)
-
-
-def score(split: str, truth: Sequence[str], guessed: Sequence[str],
-          labels: Sequence[str]) -> Evaluation:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
-    names = sorted(set(labels) | set(truth) | set(guessed))
-    matrix = confusion_matrix(truth, guessed, labels=names) if truth else None
-    return Evaluation(
-        split=split,
-        examples=len(truth),
-        accuracy=float(accuracy_score(truth, guessed)) if truth else 0.0,
-        macro_f1=float(f1_score(truth, guessed, labels=names, average="macro", zero_division=0))
-        if truth else 0.0,
-        confusion={
-            t: {p: int(matrix[i][j]) for j, p in enumerate(names)} for i, t in enumerate(names)
-        } if matrix is not None else {},
-    )
+    @abstractmethod
+    def evaluate(self, model: TrainedModel, dataset: Dataset,
+                 predictions: Sequence[Prediction]) -> Evaluation:
+        """Scores of ``predictions`` against the held-out labelled examples."""

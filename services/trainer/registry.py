@@ -3,6 +3,8 @@ third-party packages alike. Each entry point names a :class:`Pipeline` subclass.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
@@ -10,6 +12,7 @@ from eventlog.model_types import ModelType, ModelTypeCatalog
 from services.trainer.pipeline import Pipeline
 
 GROUP = "trainbridge.pipelines"
+logger = logging.getLogger(__name__)
 
 
 class PipelineRegistryError(RuntimeError):
@@ -38,6 +41,25 @@ def load_pipelines(found: Iterable[EntryPoint] | None = None) -> dict[str, Pipel
             )
         pipelines[pipeline.model_type] = pipeline
     return pipelines
+
+
+def missing_modules(pipeline: Pipeline) -> list[str]:
+    """The modules ``pipeline`` needs that are not installed here."""
+    return [name for name in pipeline.requires if importlib.util.find_spec(name) is None]
+
+
+def installed(pipelines: dict[str, Pipeline]) -> dict[str, Pipeline]:
+    """The pipelines whose libraries are installed; each of the others is logged once with
+    the extra that installs what it lacks."""
+    ready = {}
+    for model_type, pipeline in pipelines.items():
+        missing = missing_modules(pipeline)
+        if missing:
+            logger.warning("model type %s is not offered: %s not installed (pip install "
+                           "'trainbridge[%s]')", model_type, ", ".join(missing), pipeline.extra)
+        else:
+            ready[model_type] = pipeline
+    return ready
 
 
 async def announce(

@@ -29,6 +29,8 @@ class TrainerSettings:
     memory_limit_bytes: int | None = None
     """Address-space limit of a training child process (``None``: no limit)."""
     fetch: FetchLimits = field(default_factory=FetchLimits)
+    progress_interval: float = 5.0
+    """Seconds between two ``TrainingProgressed`` events of a run (at most)."""
 
     def deadline_for(self, model_type: str) -> float:
         return self.deadlines.get(model_type, self.deadline_seconds)
@@ -49,6 +51,7 @@ class TrainerSettings:
             memory_limit_bytes=read_integer(
                 environ, "TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", 0, minimum=0
             ) or None,
+            progress_interval=_seconds(environ, "TRAINBRIDGE_PROGRESS_INTERVAL_SECONDS", 5.0),
             fetch=FetchLimits(
                 timeout=_seconds(environ, "TRAINBRIDGE_FETCH_TIMEOUT_SECONDS", 30.0),
                 max_bytes=read_integer(environ, "TRAINBRIDGE_FETCH_MAX_BYTES", 20 * 1024 * 1024,

@@ -17,13 +17,24 @@ import httpx
 from eventlog import NewEvent, StoreUnavailableError, json_logs
 from eventlog.amqp import sleep_unless
 from eventlog.artifacts import join, read_artifact
+from eventlog.contract import (
+    MODEL_EVALUATED,
+    PREDICTIONS_PRODUCED,
+    STAGE_STARTED,
+    TRAINING_COMPLETED,
+    TRAINING_FAILED,
+    TRAINING_REQUESTED,
+    attempt_of,
+)
 from eventlog.postgres import PostgresEventStore
-from services.trainer.events import trainer_event, ui_message
+from services.trainer.events import scores_of, trainer_event, ui_message
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
 from services.trainer.export_rows import ExportFormatError, RowRef, read_rows
 from services.trainer.fetch import FetchError, load_examples
+from services.trainer.fitness import check_export
 from services.trainer.jobs import TrainingJob, TrainingJobs
-from services.trainer.pipeline import Pipeline
+from services.trainer.pipeline import DataError, Pipeline
+from services.trainer.progress import ProgressThrottle
 from services.trainer.settings import TrainerSettings
 
 logger = logging.getLogger(__name__)
@@ -91,8 +102,8 @@ class TrainingWorker:
     async def process(self, job: TrainingJob) -> None:
         json_logs.model_run_id.set(job.model_run_id)
         events = await self._store.read_stream(job.stream_id)
-        requested = next((e for e in events if e.event_type == "TrainingRequested"
-                          and int(e.data.get("attempt", 1)) == job.attempt), None)
+        requested = next((e for e in events if e.event_type == TRAINING_REQUESTED
+                          and attempt_of(e.data) == job.attempt), None)
         json_logs.correlation_id.set(requested.correlation_id if requested else None)
         emit = partial(trainer_event, stream_id=job.stream_id, attempt=job.attempt,
                        correlation_id=requested.correlation_id if requested else None,
@@ -156,52 +167,58 @@ class TrainingWorker:
         try:
             # Off the event loop: the relay, the consumer and the heartbeat share it.
             refs = await asyncio.to_thread(_exported_rows, job)
+            check_export(refs, pipeline)
+        except DataError as exc:
+            await self._fail(job, emit, "PREPARING_DATA", str(exc), repr(exc))
+            return
+        except (ExportFormatError, ValueError, OSError) as exc:
+            await self._fail(job, emit, "PREPARING_DATA", f"Could not read the export: {exc}",
+                             repr(exc))
+            return
+        try:
             examples = await load_examples(refs, pipeline.media, self._http,
                                            self._settings.fetch)
-        except (FetchError, ExportFormatError, ValueError, OSError) as exc:
+        except (FetchError, ValueError, OSError) as exc:
             await self._fail(job, emit, "PREPARING_DATA", f"Could not load the data: {exc}",
                              repr(exc))
             return
-        classification = next((r.classification for r in refs if r.classification), "class")
         task = TrainingTask(
             model_type=job.model_type, model_run_id=job.model_run_id, examples=examples,
-            classification=classification,
             artifacts_prefix=join(self._settings.artifacts_url, job.stream_id,
                                   f"attempt-{job.attempt}"),
         )
 
         async def on_stage(report: StageReport) -> None:
             await self._store.append(job.stream_id, [emit(
-                "StageStarted", {"stage": report.stage, "metadata": report.metadata},
+                STAGE_STARTED, {"stage": report.stage, "metadata": report.metadata},
                 step=report.stage)])
 
+        on_progress = ProgressThrottle(self._store, job.stream_id, emit,
+                                       self._settings.progress_interval)
         deadline = self._settings.deadline_for(job.model_type)
         try:
-            result = await self._executor.run(task, on_stage, deadline)
+            result = await self._executor.run(task, on_stage, deadline, on_progress)
         except TrainingFailure as failure:
             await self._fail(job, emit, failure.stage, failure.message, failure.detail)
             return
         evaluation = result.evaluation
-        metrics = {"accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1,
-                   "evaluated_split": evaluation.split, "evaluated_rows": evaluation.examples,
-                   "confusion": evaluation.confusion}
+        headline = {name: f"{value:.4f}" for name, value in evaluation.scores.items()}
         await self._finish(job, succeeded=True, events=[
-            emit("ModelEvaluated", {"metrics": metrics, "metricsUri": result.metrics.uri,
-                                    "metricsSha256": result.metrics.sha256}),
-            emit("PredictionsProduced", {"uri": result.predictions.uri,
-                                         "sha256": result.predictions.sha256,
-                                         "count": result.prediction_count,
-                                         "classification": classification}),
-            emit("TrainingCompleted", {
+            emit(MODEL_EVALUATED, {"metrics": scores_of(evaluation),
+                                   "metricsUri": result.metrics.uri,
+                                   "metricsSha256": result.metrics.sha256}),
+            emit(PREDICTIONS_PRODUCED, {"uri": result.predictions.uri,
+                                        "sha256": result.predictions.sha256,
+                                        "count": result.prediction_count,
+                                        "lines": result.prediction_lines}),
+            emit(TRAINING_COMPLETED, {
                 "modelUri": result.model.uri, "modelSha256": result.model.sha256,
-                "metadata": {"model_weights": result.model.uri,
-                             "accuracy": f"{evaluation.accuracy:.4f}",
-                             "macro_f1": f"{evaluation.macro_f1:.4f}",
-                             **result.hyperparameters},
+                "metadata": {"model_weights": result.model.uri, **headline},
+                "config": {"model_type": job.model_type, **result.hyperparameters},
             }),
         ])
-        logger.info("%s attempt %d: trained (accuracy %.3f)", job.stream_id, job.attempt,
-                    evaluation.accuracy)
+        logger.info("%s attempt %d: trained (%s %.3f)", job.stream_id, job.attempt,
+                    evaluation.headline, evaluation.scores.get(evaluation.headline, 0.0))
 
     async def _finish(self, job: TrainingJob, *, succeeded: bool,
                       events: list[NewEvent]) -> None:
@@ -215,7 +232,7 @@ class TrainingWorker:
     async def _fail(self, job: TrainingJob, emit: partial[NewEvent], stage: str,
                     message: str, detail: str) -> None:
         await self._finish(job, succeeded=False, events=[emit(
-            "TrainingFailed", {"stage": stage, "message": ui_message(message),
+            TRAINING_FAILED, {"stage": stage, "message": ui_message(message),
                                "detail": detail or message, "retryable": False})])
         logger.warning("%s attempt %d failed while %s: %s", job.stream_id, job.attempt, stage,
                        message)

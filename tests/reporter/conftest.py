@@ -24,8 +24,7 @@ from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 from services.reporter.settings import ReporterSettings
-from services.trainer.ndjson import prediction_lines, to_ndjson
-from services.trainer.pipeline import Prediction
+from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
 from tests.fake_labelbox import FakeLabelbox
 from tests.reporter import events as ev
 
@@ -77,8 +76,8 @@ class Reporter:
     def trainer_events(self, run: str, data_row_ids: list[str], attempt: int = 1
                        ) -> list[NewEvent]:
         """What the trainer records after a successful training of ``data_row_ids``."""
-        lines = prediction_lines(
-            [Prediction(d, "positive", 0.75) for d in data_row_ids], "sentiment", run)
+        lines = [line for d in data_row_ids for line in prediction_lines(
+            run, d, (Radio("sentiment", Answer("positive", 0.75)),), 0.75)]
         artifact = write_artifact(
             f"file://{self.tmp_path}/predictions/{run}-{attempt}.ndjson", to_ndjson(lines))
         return [ev.stage(run, "PREPARING_DATA", attempt, rows=str(len(data_row_ids))),

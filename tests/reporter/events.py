@@ -8,6 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventlog import LogPosition, NewEvent, RecordedEvent, event_metadata
+from eventlog.contract import (
+    DATA_EXPORT_REQUESTED,
+    MODEL_EVALUATED,
+    PREDICTIONS_PRODUCED,
+    STAGE_STARTED,
+    TRAINING_COMPLETED,
+    TRAINING_FAILED,
+    TRAINING_PROGRESSED,
+    TRAINING_REQUESTED,
+)
 
 
 def new_event(event_type: str, data: dict[str, Any], *, run: str, attempt: int = 1,
@@ -21,44 +31,52 @@ def new_event(event_type: str, data: dict[str, Any], *, run: str, attempt: int =
 
 def requested(run: str, attempt: int = 1, model_type: str = "text_single_classification"
               ) -> NewEvent:
-    return new_event("TrainingRequested", {"modelRunId": run, "modelId": "model-1",
+    return new_event(TRAINING_REQUESTED, {"modelRunId": run, "modelId": "model-1",
                                            "modelType": model_type}, run=run, attempt=attempt)
 
 
 def export_requested(run: str, attempt: int = 1) -> NewEvent:
-    return new_event("DataExportRequested", {"modelRunId": run, "modelId": "model-1"},
+    return new_event(DATA_EXPORT_REQUESTED, {"modelRunId": run, "modelId": "model-1"},
                      run=run, attempt=attempt)
 
 
 def stage(run: str, name: str, attempt: int = 1, **metadata: str) -> NewEvent:
-    return new_event("StageStarted", {"stage": name, "metadata": metadata}, run=run,
+    return new_event(STAGE_STARTED, {"stage": name, "metadata": metadata}, run=run,
                      attempt=attempt, step=name)
 
 
 def evaluated(run: str, attempt: int = 1) -> NewEvent:
-    return new_event("ModelEvaluated", {"metrics": {"accuracy": 0.9375, "macro_f1": 0.9,
-                                                    "evaluated_split": "test",
-                                                    "evaluated_rows": 16, "confusion": {}},
-                                        "metricsUri": "file:///m.json", "metricsSha256": "ab"},
-                     run=run, attempt=attempt)
+    return new_event(MODEL_EVALUATED, {
+        "metrics": {"scores": {"accuracy": 0.9375, "macro_f1": 0.9},
+                    "perClass": {"f1": {"sentiment/negative": 0.875, "sentiment/positive": 1.0}},
+                    "evaluated_split": "test", "evaluated_rows": 16, "confusion": {}},
+        "metricsUri": "file:///m.json", "metricsSha256": "ab"}, run=run, attempt=attempt)
+
+
+def progressed(run: str, step: int, total: int = 10, attempt: int = 1) -> NewEvent:
+    return new_event(TRAINING_PROGRESSED, {
+        "stage": "TRAINING_MODEL", "step": step, "total": total, "unit": "epoch",
+        "loss": 1.0 / step, "etaSeconds": 2.0 * (total - step)},
+        run=run, attempt=attempt, step=f"progress-{step}")
 
 
 def predictions(run: str, uri: str, sha256: str, count: int, attempt: int = 1) -> NewEvent:
-    return new_event("PredictionsProduced", {"uri": uri, "sha256": sha256, "count": count,
-                                             "classification": "sentiment"},
+    return new_event(PREDICTIONS_PRODUCED, {"uri": uri, "sha256": sha256, "count": count,
+                                            "lines": 2 * count},
                      run=run, attempt=attempt)
 
 
 def completed(run: str, attempt: int = 1) -> NewEvent:
-    return new_event("TrainingCompleted", {
+    return new_event(TRAINING_COMPLETED, {
         "modelUri": f"file:///models/{run}.joblib", "modelSha256": "cd",
         "metadata": {"model_weights": f"file:///models/{run}.joblib", "accuracy": "0.9375"},
+        "config": {"model_type": "text_single_classification", "C": 1.0},
     }, run=run, attempt=attempt)
 
 
 def failed(run: str, message: str, attempt: int = 1, stage_name: str = "TRAINING_MODEL"
            ) -> NewEvent:
-    return new_event("TrainingFailed", {"stage": stage_name, "message": message,
+    return new_event(TRAINING_FAILED, {"stage": stage_name, "message": message,
                                         "detail": message, "retryable": False},
                      run=run, attempt=attempt)
 

@@ -10,6 +10,7 @@ from tests.reporter.events import (
     failed,
     new_event,
     predictions,
+    progressed,
     recorded,
     requested,
     stage,
@@ -49,7 +50,7 @@ def test_a_full_run_plans_every_status_in_order_with_predictions_before_complete
         "attempt-1/status/EXPORTING_DATA", "attempt-1/export",
         "attempt-1/stage/PREPARING_DATA", "attempt-1/stage/TRAINING_MODEL",
         "attempt-1/stage/EVALUATING", "attempt-1/metrics", "attempt-1/stage/PREDICTING",
-        "attempt-1/predictions", "attempt-1/status/COMPLETE",
+        "attempt-1/predictions", "attempt-1/config", "attempt-1/status/COMPLETE",
     ]
     assert statuses(full_run()) == ["EXPORTING_DATA", "PREPARING_DATA", "TRAINING_MODEL",
                                     "TRAINING_MODEL", "TRAINING_MODEL", "TRAINING_MODEL",
@@ -63,6 +64,7 @@ def test_metadata_values_are_strings() -> None:
         assert all(isinstance(v, str) for v in delivery.metadata.values()), delivery.key
     metrics = next(d for d in plan.deliveries if d.key.endswith("/metrics"))
     assert metrics.metadata["accuracy"] == "0.9375"
+    assert metrics.metadata["f1 sentiment/negative"] == "0.8750"
     assert metrics.metadata["metrics_uri"] == "file:///m.json"
     complete = plan.deliveries[-1]
     assert complete.metadata["model_weights"] == "file:///models/run-1.joblib"
@@ -148,3 +150,43 @@ def test_only_the_first_status_of_an_attempt_acknowledges() -> None:
     assert plan is not None
     assert [d.key for d in plan.deliveries if d.acknowledges] == [
         "attempt-1/status/EXPORTING_DATA"]
+
+
+def test_hyperparameters_go_to_the_run_config_before_complete() -> None:
+    plan = plan_run(recorded(STREAM, full_run()))
+    assert plan is not None
+    config, complete = plan.deliveries[-2:]
+    assert (config.action, config.cause.data["config"]) == (
+        "config", {"model_type": "text_single_classification", "C": 1.0})
+    assert "C" not in complete.metadata
+
+
+def test_only_the_latest_progress_is_mirrored_under_the_current_status() -> None:
+    events = [requested(RUN), export_requested(RUN), stage(RUN, "PREPARING_DATA"),
+              stage(RUN, "TRAINING_MODEL"), progressed(RUN, 1), progressed(RUN, 2),
+              progressed(RUN, 3)]
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+
+    progress = [d for d in plan.deliveries if "/progress/" in d.key]
+    assert [d.key for d in progress] == ["attempt-1/progress/7"]
+    assert progress[0].status == "TRAINING_MODEL"
+    assert progress[0].metadata == {"progress": "epoch 3 of 10", "loss": "0.3333",
+                                    "eta_seconds": "14"}
+
+
+def test_progress_made_stale_by_a_later_stage_is_not_mirrored() -> None:
+    events = [requested(RUN), export_requested(RUN), stage(RUN, "TRAINING_MODEL"),
+              progressed(RUN, 9), stage(RUN, "PREDICTING")]
+    assert not [k for k in keys(events) if "/progress/" in k]
+
+
+def test_progress_never_moves_a_status_backwards_and_complete_closes_it() -> None:
+    events = [requested(RUN), export_requested(RUN), stage(RUN, "PREPARING_DATA"),
+              stage(RUN, "TRAINING_MODEL"), progressed(RUN, 10, total=10)]
+    assert statuses(events)[-1] == "TRAINING_MODEL"
+    finished = [*events, *full_run()[4:]]
+    plan = plan_run(recorded(STREAM, finished))
+    assert plan is not None
+    complete = plan.deliveries[-1]
+    assert (complete.metadata["progress"], complete.metadata["eta_seconds"]) == ("done", "0")

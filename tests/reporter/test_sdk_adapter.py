@@ -62,5 +62,5 @@ async def test_every_request_names_its_sdk_method_without_the_sdks_stack_walk(
     assert {r["sdk_method"] for r in graphql} == {
         "ModelRun:update_status", "ModelRun:export", "ExportTask:get_task",
         "ExportTask:get_buffered_stream", "MEAPredictionImport:from_name",
-        "ModelRun:add_predictions",
+        "ModelRun:add_predictions", "ModelRun:update_config",
     }

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import random
 
+from eventlog.contract import Answer, Radio
 from services.trainer.pipeline import Example, Split
+
+
+def radio_example(data_row_id: str, content: str | bytes, answer: str | None,
+                  split: Split | None = None, feature: str = "topic") -> Example:
+    """A data row labelled with one radio answer (``None``: unlabelled)."""
+    annotations = (Radio(feature, Answer(answer)),) if answer is not None else ()
+    return Example(data_row_id, content, annotations, answer is not None, split)
+
+
+def label_of(example: Example) -> str | None:
+    """The first radio answer of a row."""
+    return next((a.answer.name for a in example.annotations if isinstance(a, Radio)), None)
 
 VOCABULARY = {
     "sports": ["goal", "match", "striker", "league", "referee", "penalty", "coach", "season"],
@@ -29,7 +42,7 @@ def text_examples(
         if with_splits:
             split = "training" if i % 5 < 3 else "validation" if i % 5 == 3 else "test"
         examples.append(
-            Example(f"dr-{i}", " ".join(words), label if i < n else None, split)
+            radio_example(f"dr-{i}", " ".join(words), label if i < n else None, split)
         )
     return examples
 
@@ -57,6 +70,7 @@ def image_examples(n: int = 120, *, seed: int = 3, unlabelled: int = 0) -> list[
     rng = random.Random(seed)
     labels = sorted(COLOURS)
     return [
-        Example(f"img-{i}", png(COLOURS[labels[i % 3]], rng), labels[i % 3] if i < n else None)
+        radio_example(f"img-{i}", png(COLOURS[labels[i % 3]], rng),
+                      labels[i % 3] if i < n else None, feature="colour")
         for i in range(n + unlabelled)
     ]

@@ -14,11 +14,12 @@ import pytest
 from eventlog.artifacts import read_artifact
 from services.trainer.executor import (
     ChildProcessExecutor,
+    ProgressReport,
     StageReport,
     TrainingFailure,
     TrainingTask,
 )
-from tests.trainer.datasets import text_examples
+from tests.trainer.datasets import label_of, text_examples
 
 
 def task(tmp_path: Path, model_type: str = "text_single_classification", **kw: object
@@ -26,28 +27,38 @@ def task(tmp_path: Path, model_type: str = "text_single_classification", **kw: o
     return TrainingTask(
         model_type=model_type, model_run_id="run-1",
         examples=kw.pop("examples", text_examples(150, unlabelled=5)),  # type: ignore[arg-type]
-        classification="topic", artifacts_prefix=f"file://{tmp_path}/model_run-run-1/attempt-1",
+        artifacts_prefix=f"file://{tmp_path}/model_run-run-1/attempt-1",
     )
 
 
 async def test_a_run_reports_its_stages_and_stores_its_artifacts(tmp_path: Path) -> None:
     stages: list[StageReport] = []
+    progress: list[ProgressReport] = []
 
     async def on_stage(report: StageReport) -> None:
         stages.append(report)
 
-    result = await ChildProcessExecutor().run(task(tmp_path), on_stage, deadline=120)
+    async def on_progress(report: ProgressReport) -> None:
+        progress.append(report)
+
+    result = await ChildProcessExecutor().run(task(tmp_path), on_stage, deadline=120,
+                                              on_progress=on_progress)
 
     assert [s.stage for s in stages] == [
-        "PREPARING_DATA", "TRAINING_MODEL", "EVALUATING", "PREDICTING"
+        "PREPARING_DATA", "TRAINING_MODEL", "PREDICTING", "EVALUATING"
     ]
     assert stages[1].metadata["unlabelled_rows"] == "5"
     assert all(isinstance(v, str) for s in stages for v in s.metadata.values())
-    assert result.evaluation.accuracy >= 0.9
+    assert [(p.stage, p.progress.step, p.progress.total, p.progress.unit) for p in progress] == [
+        ("TRAINING_MODEL", 1, 1, "question")]
+    assert progress[0].eta_seconds == 0
+    assert result.evaluation.scores["accuracy"] >= 0.9
+    assert result.hyperparameters["classifier"] == "logistic_regression"
     assert result.prediction_count == 155
     lines = read_artifact(result.predictions.uri, result.predictions.sha256).splitlines()
-    assert len(lines) == 2 * 155  # an answer and a confidence metric per data row
-    assert json.loads(read_artifact(result.metrics.uri))["accuracy"] == result.evaluation.accuracy
+    assert len(lines) == result.prediction_lines == 2 * 155  # an answer and a metric per row
+    stored = json.loads(read_artifact(result.metrics.uri))
+    assert stored["scores"] == result.evaluation.scores
     assert result.model.uri.endswith("attempt-1/model.pkl") and result.model.size > 0
 
 
@@ -55,12 +66,12 @@ async def test_a_pipeline_error_fails_the_run_with_its_stage(tmp_path: Path) -> 
     async def ignore(_: StageReport) -> None:
         pass
 
-    one_class = [e for e in text_examples(30) if e.label == "sports"]
+    one_class = [e for e in text_examples(30) if label_of(e) == "sports"]
     with pytest.raises(TrainingFailure) as failed:
         await ChildProcessExecutor().run(task(tmp_path, examples=one_class), ignore, deadline=60)
 
     assert failed.value.stage == "TRAINING_MODEL"
-    assert "at least 2 labelled classes" in failed.value.message
+    assert failed.value.message.startswith("radio answers: need at least 2 different answers")
     assert "Traceback" in failed.value.detail
 
 
@@ -86,13 +97,13 @@ def crashing_pipeline(tmp_path: Path) -> Iterator[None]:
         class Crashing(TextClassification):
             model_type = "crashing"
 
-            def train(self, dataset):
+            def train(self, dataset, progress=None):
                 os._exit(137)
 
         class Greedy(TextClassification):
             model_type = "greedy"
 
-            def train(self, dataset):
+            def train(self, dataset, progress=None):
                 hog = bytearray(8 * 1024 ** 3)
                 return hog
     '''))

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 
+from eventlog.contract import Answer, BoundingBox, Checklist, Radio, TextEntity
+from services.fake_labelbox.samples import export_row as sample
 from services.trainer.export_rows import ExportFormatError, read_rows
 from services.trainer.fetch import FetchError, FetchLimits, load_examples
-from services.trainer.ndjson import prediction_lines, to_ndjson
-from services.trainer.pipeline import Prediction
 from services.trainer.pipelines.image_classification import ImageClassification
 from services.trainer.pipelines.text_classification import TextClassification
-from tests.trainer.datasets import image_examples, text_examples
+from tests.trainer.datasets import image_examples, label_of, text_examples
 from tests.trainer.file_server import serving
 
 
@@ -31,17 +29,59 @@ def export_row(data_row_id: str, row_data: str, label: str | None, split: str | 
             "experiments": {"model-1": {"name": "m", "runs": {"run-1": run}}}}
 
 
-def test_rows_become_refs_with_label_split_and_classification_name() -> None:
+def test_rows_become_refs_with_their_ground_truth_and_split() -> None:
     rows = [export_row("dr-1", "goal match", "sports", "training"),
             export_row("dr-2", "https://x/2.txt", None, None),
             export_row("dr-3", "bond yield", "finance", "bogus-split")]
 
     refs = read_rows(rows, "model-1", "run-1")
 
-    assert [(r.data_row_id, r.label, r.split) for r in refs] == [
-        ("dr-1", "sports", "training"), ("dr-2", None, None), ("dr-3", "finance", None)]
-    assert refs[0].classification == "topic"
+    assert [(r.data_row_id, r.annotations, r.labelled, r.split) for r in refs] == [
+        ("dr-1", (Radio("topic", Answer("sports")),), True, "training"),
+        ("dr-2", (), False, None),
+        ("dr-3", (Radio("topic", Answer("finance")),), True, None)]
     assert (refs[0].is_url, refs[1].is_url) == (False, True)
+
+
+def test_every_annotation_kind_is_read_with_its_feature_name() -> None:
+    text = "Maria Lopez flew to Lisbon."
+    row = sample.export_row(
+        "model-1", "run-1", data_row_id="dr-1", global_key="k", row_data=text, split="test",
+        objects=[sample.bounding_box("car", 48, 58, 65, 12),
+                 sample.text_entity("person", text, 0, 10)],
+        classifications=[sample.radio("sentiment", "positive"),
+                         sample.checklist("tags", ["a", "b"]), sample.checklist("none", [])],
+        media={"mime_type": "image/png", "width": 640, "height": 480})
+
+    [ref] = read_rows([row], "model-1", "run-1")
+
+    assert ref.annotations == (
+        Radio("sentiment", Answer("positive")),
+        Checklist("tags", (Answer("a"), Answer("b"))),
+        Checklist("none", ()),
+        BoundingBox("car", top=48, left=58, height=65, width=12),
+        TextEntity("person", 0, 10),  # end inclusive: "Maria Lopez"
+    )
+    assert (ref.width, ref.height, ref.is_image, ref.labelled) == (640, 480, True, True)
+
+
+def test_a_labelled_row_without_annotations_is_labelled_with_nothing() -> None:
+    row = sample.export_row("model-1", "run-1", data_row_id="dr-1", global_key="k",
+                            row_data="x", split=None)
+
+    [ref] = read_rows([row], "model-1", "run-1")
+
+    assert (ref.labelled, ref.annotations) == (True, ())
+
+
+def test_a_box_whose_size_is_not_a_number_is_a_clear_error() -> None:
+    box = sample.bounding_box("car", 1, 2, 3, 4)
+    box["bounding_box"]["width"] = "wide"
+    row = sample.export_row("model-1", "run-1", data_row_id="dr-4", global_key="k",
+                            row_data="x", split=None, objects=[box])
+
+    with pytest.raises(ExportFormatError, match="data row dr-4: box 'car' width: 'wide'"):
+        read_rows([row], "model-1", "run-1")
 
 
 def test_a_row_without_a_data_row_is_a_clear_error() -> None:
@@ -53,7 +93,7 @@ async def test_text_at_urls_is_fetched_and_a_model_trained_on_it_clears_the_bar(
     examples = text_examples(240)
     files = {f"/{e.data_row_id}.txt": str(e.content).encode() for e in examples}
     with serving(files) as base:
-        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.txt", e.label, None)
+        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.txt", label_of(e), None)
                 for e in examples]
         async with httpx.AsyncClient() as client:
             loaded = await load_examples(read_rows(rows, "model-1", "run-1"), "text", client,
@@ -61,14 +101,16 @@ async def test_text_at_urls_is_fetched_and_a_model_trained_on_it_clears_the_bar(
 
     pipeline = TextClassification()
     dataset = pipeline.prepare(loaded)
-    assert pipeline.evaluate(pipeline.train(dataset), dataset).accuracy >= 0.9
+    model = pipeline.train(dataset)
+    assert pipeline.evaluate(model, dataset, pipeline.predict(model, dataset)
+                             ).scores["accuracy"] >= 0.9
 
 
 async def test_images_at_urls_are_fetched_as_bytes_and_learned_from() -> None:
     examples = image_examples(120)
     files = {f"/{e.data_row_id}.png": bytes(e.content) for e in examples}  # type: ignore[arg-type]
     with serving(files) as base:
-        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.png", e.label, None,
+        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.png", label_of(e), None,
                            "image/png") for e in examples]
         async with httpx.AsyncClient() as client:
             loaded = await load_examples(read_rows(rows, "model-1", "run-1"), "image", client,
@@ -76,7 +118,9 @@ async def test_images_at_urls_are_fetched_as_bytes_and_learned_from() -> None:
 
     pipeline = ImageClassification()
     dataset = pipeline.prepare(loaded)
-    assert pipeline.evaluate(pipeline.train(dataset), dataset).accuracy >= 0.9
+    model = pipeline.train(dataset)
+    assert pipeline.evaluate(model, dataset, pipeline.predict(model, dataset)
+                             ).scores["accuracy"] >= 0.9
 
 
 @pytest.mark.parametrize(
@@ -104,19 +148,3 @@ async def test_an_image_row_needs_a_url() -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(FetchError, match="image row needs a URL"):
             await load_examples(refs, "image", client, FetchLimits())
-
-
-def test_predictions_become_sdk_ndjson_with_stable_uuids() -> None:
-    predictions = [Prediction("dr-1", "sports", 0.91, {"sports": 0.91, "finance": 0.09})]
-
-    lines = prediction_lines(predictions, "topic", "run-1")
-    again = prediction_lines(predictions, "topic", "run-1")
-
-    assert lines == again
-    answer, metric = lines
-    assert answer["dataRow"] == {"id": "dr-1"} and answer["name"] == "topic"
-    assert answer["answer"] == {"name": "sports", "confidence": 0.91}
-    assert metric["metricName"] == "confidence" and metric["metricValue"] == 0.91
-    assert metric["aggregation"] == "ARITHMETIC_MEAN"
-    decoded = [json.loads(line) for line in to_ndjson(lines).splitlines()]
-    assert decoded == lines

@@ -22,7 +22,7 @@ from services.trainer.registry import load_pipelines
 from services.trainer.settings import TrainerSettings
 from services.trainer.worker import TrainingWorker
 from tests.integration.helpers import eventually
-from tests.trainer.datasets import text_examples
+from tests.trainer.datasets import label_of, text_examples
 
 STREAM = "model_run-run-1"
 
@@ -31,9 +31,9 @@ def export_lines(n: int = 150, unlabelled: int = 3) -> bytes:
     rows = []
     for e in text_examples(n, unlabelled=unlabelled):
         run: dict[str, object] = {"labels": []}
-        if e.label:
+        if label_of(e):
             run["labels"] = [{"annotations": {"classifications": [
-                {"name": "topic", "radio_answer": {"name": e.label}}]}}]
+                {"name": "topic", "radio_answer": {"name": label_of(e)}}]}}]
         rows.append({"data_row": {"id": e.data_row_id, "row_data": e.content},
                      "experiments": {"model-1": {"runs": {"run-1": run}}}})
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
@@ -100,27 +100,35 @@ async def test_a_request_asks_for_the_data_then_a_queued_job_trains_to_completio
     events = await store.read_stream(STREAM)
     assert [e.event_type for e in events] == [
         "TrainingRequested", "DataExportRequested", "DataExported",
-        "StageStarted", "StageStarted", "StageStarted", "StageStarted",
+        "StageStarted", "StageStarted", "TrainingProgressed", "StageStarted", "StageStarted",
         "ModelEvaluated", "PredictionsProduced", "TrainingCompleted",
     ]
     stages = [e.data["stage"] for e in events if e.event_type == "StageStarted"]
-    assert stages == ["PREPARING_DATA", "TRAINING_MODEL", "EVALUATING", "PREDICTING"]
+    assert stages == ["PREPARING_DATA", "TRAINING_MODEL", "PREDICTING", "EVALUATING"]
+    progressed = events[5].data
+    assert (progressed["stage"], progressed["step"], progressed["total"]) == (
+        "TRAINING_MODEL", 1, 1)
     evaluated, produced, completed = events[-3:]
-    assert evaluated.data["metrics"]["accuracy"] >= 0.9
-    assert produced.data["count"] == 153
+    assert evaluated.data["metrics"]["scores"]["accuracy"] >= 0.9
+    assert set(evaluated.data["metrics"]["perClass"]["f1"]) == {
+        "topic/finance", "topic/sports", "topic/weather"}
+    assert produced.data["count"] == 153 and produced.data["lines"] == 306
     assert len(read_artifact(produced.data["uri"], produced.data["sha256"]).splitlines()) == 306
     assert completed.data["metadata"]["model_weights"] == completed.data["modelUri"]
+    assert float(completed.data["metadata"]["accuracy"]) >= 0.9
     assert all(isinstance(v, str) for v in completed.data["metadata"].values())
+    assert completed.data["config"]["model_type"] == "text_single_classification"
+    assert completed.data["config"]["C"] == 10.0
     assert all(e.correlation_id == "corr-1" for e in events)
     assert await sql.fetchval("SELECT status FROM training_jobs") == "done"
 
 
 async def test_an_unknown_model_type_fails_at_once(store: PostgresEventStore) -> None:
-    await handle(store, await request_training(store, "bounding_box"))
+    await handle(store, await request_training(store, "keypoints"))
 
     failed = (await store.read_stream(STREAM))[-1]
     assert failed.event_type == "TrainingFailed"
-    assert failed.data["message"] == "No pipeline trains modelType 'bounding_box' on this server"
+    assert failed.data["message"] == "No pipeline trains modelType 'keypoints' on this server"
 
 
 async def test_unloadable_data_fails_the_run_while_preparing_data(
@@ -128,7 +136,11 @@ async def test_unloadable_data_fails_the_run_while_preparing_data(
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
-    broken = b'{"data_row": {"id": "dr-1", "row_data": "http://127.0.0.1:9/gone.txt"}}\n'
+    broken = json.dumps({
+        "data_row": {"id": "dr-1", "row_data": "http://127.0.0.1:9/gone.txt"},
+        "experiments": {"model-1": {"runs": {"run-1": {"labels": [{"annotations": {
+            "classifications": [{"name": "topic", "radio_answer": {"name": "a"}}]}}]}}}},
+    }).encode() + b"\n"
     await handle(store, await export_data(store, tmp_path, broken))
     job = await TrainingJobs(pool, "trainer-a", 30).claim()
     assert job is not None
