@@ -3,9 +3,10 @@ history alone — the append-only audit log of Labelbox calls and the events the
 appended — without calling Labelbox.
 
 A delivery is recorded as delivered only where history proves it: a status by its successful
-``update_status`` call, the hyper-parameters by their successful ``update_config`` call, an export by the ``DataExported``/``TrainingFailed`` the reporter
-appended for it, a predictions import by its finished outcome. A delivery whose last call
-failed permanently is parked again. Anything not proven is left out, so the reporter
+``update_status`` call, the hyper-parameters by their successful ``update_config`` call, an
+export by the ``DataExported``/``TrainingFailed`` the reporter appended for it, a predictions
+import by its finished outcome. A delivery whose last call failed permanently is parked
+again. Anything not proven is left out, so the reporter
 delivers it again — which is safe: statuses are idempotent at Labelbox, an export is
 read-only, and an import is found by its name before one is created."""
 

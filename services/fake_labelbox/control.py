@@ -57,10 +57,17 @@ class FakeLabelboxControl:
         model_id: str = "model-1",
         name: str | None = None,
         data_rows: Iterable[Mapping[str, Any]] | None = None,
+        sample: str | None = None,
+        count: int | None = None,
+        seed: int = 0,
     ) -> dict[str, Any]:
-        """Registers a model run; ``data_rows=None`` serves the sample text rows."""
+        """Registers a model run; ``data_rows=None`` serves the sample text rows, ``sample``
+        the sample export of that model type (``count`` rows), images served by the fake."""
         rows = None if data_rows is None else [dict(r) for r in data_rows]
-        body = {"id": model_run_id, "model_id": model_id, "name": name, "data_rows": rows}
+        body: dict[str, Any] = {"id": model_run_id, "model_id": model_id, "name": name,
+                                "data_rows": rows}
+        if sample is not None:
+            body.update(sample=sample, count=count, seed=seed)
         result: dict[str, Any] = self._call("POST", "/_fake/model-runs", body)
         return result
 

@@ -6,6 +6,8 @@
 | ``POST /_fake/reset`` | ``{"seed": 0}`` | ``{"ok": true}`` (forgets everything) |
 | ``GET /_fake/model-runs`` | | ``{"model_runs": [<model run>]}`` |
 | ``POST /_fake/model-runs`` | ``{"id", "model_id"?, "name"?, "data_rows"?}`` | ``<model run>`` |
+| ``POST /_fake/model-runs`` | ``{"id", "sample": <model type>, "count"?, "seed"?}`` | same |
+| ``GET /_fake/media/{path}`` | | a sample's image (what its rows' URLs point at) |
 | ``GET /_fake/model-runs/{id}`` | | ``<model run>``: statuses, metadata, imports, exports |
 | ``GET /_fake/behaviour`` | | ``{"imports": {...}, "exports": {...}}`` (``"*"``: default) |
 | ``PUT /_fake/behaviour/imports`` | ``{"model_run_id"?, <ImportBehaviour fields>}`` | it |
@@ -13,7 +15,9 @@
 | ``GET/POST/DELETE /_fake/faults`` | a rule (POST) | ``{"faults": [...]}`` / the rule |
 | ``GET /_fake/requests`` | ``?operation=&model_run_id=`` | ``{"requests": [...]}`` |
 
-``data_rows`` omitted or null: the sample text-classification rows; ``[]``: none."""
+``data_rows`` omitted or null: the sample text-classification rows; ``[]``: none. ``sample``:
+the sample export of that model type (:mod:`services.fake_labelbox.samples.catalog`), its
+images served by the fake itself."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from litestar.exceptions import HTTPException
 
 from services.fake_labelbox.behaviour import BehaviourError, ExportBehaviour, ImportBehaviour
 from services.fake_labelbox.faults import FaultRuleError
+from services.fake_labelbox.samples.catalog import UnknownSampleError, sample_export
 from services.fake_labelbox.state import DEFAULT_MODEL_ID, FakeLabelboxState, UnknownModelRunError
 
 
@@ -94,8 +99,37 @@ async def add_model_run(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if rows is not None and not (isinstance(rows, list) and all(isinstance(r, dict) for r in rows)):
         raise _bad("data_rows must be a list of export rows (JSON objects) or null")
     state = _state(request)
+    if data.get("sample") is not None:
+        rows = _sample_rows(request, data, model_id, model_run_id)
     state.add_model_run(model_run_id, model_id=model_id, name=name, rows=rows)
     return state.model_run_json(model_run_id)
+
+
+def _sample_rows(request: Request[Any, Any, Any], data: dict[str, Any], model_id: str,
+                 model_run_id: str) -> list[dict[str, Any]]:
+    count, seed = data.get("count"), data.get("seed", 0)
+    if not isinstance(data["sample"], str) or not isinstance(seed, int) or not (
+            count is None or (isinstance(count, int) and count > 0)):
+        raise _bad("sample must be a model type, count a positive integer, seed an integer")
+    base_url = str(request.base_url).rstrip("/") + "/_fake"
+    try:
+        sample = sample_export(data["sample"], model_id, model_run_id, base_url=base_url,
+                               count=count, seed=seed)
+    except UnknownSampleError as exc:
+        raise _bad(str(exc)) from None
+    _state(request).add_media({path.removeprefix("/media"): body
+                               for path, body in sample.files.items()})
+    return sample.rows
+
+
+@get("/_fake/media/{path:path}", include_in_schema=False)
+async def media(request: Request[Any, Any, Any]) -> Response[bytes]:
+    path: str = request.path_params["path"]
+    body = _state(request).media(path)
+    if body is None:
+        raise HTTPException(status_code=404, detail=f"no media at {path}")
+    return Response(body, media_type="image/png" if path.endswith(".png") else
+                    "application/octet-stream")
 
 
 @get("/_fake/model-runs/{model_run_id:str}", include_in_schema=False)
@@ -166,4 +200,5 @@ async def requests(request: Request[Any, Any, Any]) -> dict[str, Any]:
 CONTROL_ROUTES = [
     health, reset, list_model_runs, add_model_run, model_run, behaviour,
     set_import_behaviour, set_export_behaviour, faults, add_fault, clear_faults, requests,
+    media,
 ]

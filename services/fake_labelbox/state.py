@@ -236,6 +236,7 @@ class FakeLabelboxState:
             self._export_behaviour: dict[str | None, ExportBehaviour] = {None: ExportBehaviour()}
             self._faults = FaultBook()
             self._log: list[RequestRecord] = []
+            self._media: dict[str, bytes] = {}
 
     def close(self) -> None:
         """The server is stopping: hanging requests give up."""
@@ -277,6 +278,15 @@ class FakeLabelboxState:
         with self._lock:
             self._model_runs[model_run_id] = run
             return _snapshot(run)
+
+    def add_media(self, files: Mapping[str, bytes]) -> None:
+        """Files the data rows' URLs point at, by path under ``/_fake/media``."""
+        with self._lock:
+            self._media.update(files)
+
+    def media(self, path: str) -> bytes | None:
+        with self._lock:
+            return self._media.get(path)
 
     def model_run(self, model_run_id: str, *, create: bool = False) -> ModelRun:
         """The model run; with ``create``, an unknown one is registered with default rows."""

@@ -14,6 +14,7 @@ import pytest
 
 from eventlog import NewEvent
 from eventlog.artifacts import read_artifact, write_artifact
+from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
 from eventlog.postgres import PostgresEventStore
 from services.fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.audit import PostgresAuditLog
@@ -24,7 +25,6 @@ from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 from services.reporter.settings import ReporterSettings
-from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
 from tests.fake_labelbox import FakeLabelbox
 from tests.reporter import events as ev
 

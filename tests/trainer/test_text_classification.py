@@ -90,5 +90,5 @@ def test_training_needs_two_different_answers_to_some_question() -> None:
     pipeline = TextClassification()
     one_class = [radio_example(f"dr-{i}", "goal match", "sports", "training") for i in range(5)]
 
-    with pytest.raises(DataError, match="at least 2 different answers.*'topic': 'sports'"):
+    with pytest.raises(DataError, match=r"at least 2 different answers.*'topic': 'sports'"):
         pipeline.train(pipeline.prepare(one_class))

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from eventlog import NewEvent, RecordedEvent, event_metadata
 from eventlog.artifacts import read_artifact, write_artifact
@@ -59,18 +57,6 @@ async def export_data(store: PostgresEventStore, tmp_path: Path, lines: bytes) -
         "DataExported", {"attempt": 1, "uri": artifact.uri, "sha256": artifact.sha256},
         event_metadata(producer="reporter", correlation_id="corr-1"))])
     return (await store.read_stream(STREAM))[-1]
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> TrainerSettings:
-    return TrainerSettings(artifacts_url=f"file://{tmp_path}/artifacts", trainer_id="trainer-a",
-                           lease_seconds=30, poll_interval=0.1)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 def worker(store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
