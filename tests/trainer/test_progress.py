@@ -1,0 +1,58 @@
+"""Training progress becomes events at most once per interval, so a pipeline may report
+every step without flooding the log or Labelbox; the first report is recorded at once."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from eventlog.memory import InMemoryEventStore
+from services.trainer.events import trainer_event
+from services.trainer.executor import ProgressReport
+from services.trainer.pipeline import Progress
+from services.trainer.progress import ProgressThrottle
+
+STREAM = "model_run-run-1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def report(step: int, loss: float = 0.5, eta: float | None = 12.0) -> ProgressReport:
+    return ProgressReport("TRAINING_MODEL", Progress(step, 10, "epoch", loss), eta)
+
+
+async def test_reports_within_the_interval_are_dropped_and_the_first_is_kept() -> None:
+    store, clock = InMemoryEventStore(), Clock()
+    emit = partial(trainer_event, stream_id=STREAM, attempt=1, correlation_id="corr-1")
+    throttle = ProgressThrottle(store, STREAM, emit, interval=5.0, clock=clock)
+
+    for step in range(1, 11):
+        await throttle(report(step))
+        clock.now += 1.5  # a report every 1.5 s
+
+    events = await store.read_stream(STREAM)
+    assert [e.data["step"] for e in events] == [1, 5, 9]
+    assert events[0].event_type == "TrainingProgressed"
+    assert events[0].data == {"attempt": 1, "stage": "TRAINING_MODEL", "step": 1, "total": 10,
+                              "unit": "epoch", "loss": 0.5, "etaSeconds": 12.0}
+    assert len({e.event_id for e in events}) == 3
+
+
+async def test_the_event_ids_repeat_when_a_run_is_trained_again() -> None:
+    """A trainer that dies and trains the run again appends nothing twice."""
+    ids = []
+    for _ in range(2):
+        store, clock = InMemoryEventStore(), Clock()
+        emit = partial(trainer_event, stream_id=STREAM, attempt=1, correlation_id=None)
+        throttle = ProgressThrottle(store, STREAM, emit, interval=5.0, clock=clock)
+        await throttle(report(1))
+        clock.now += 6
+        await throttle(report(2))
+        ids.append([e.event_id for e in await store.read_stream(STREAM)])
+
+    assert ids[0] == ids[1]
