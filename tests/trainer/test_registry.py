@@ -14,7 +14,13 @@ import pytest
 from eventlog.model_types import InMemoryModelTypeCatalog
 from services.trainer.pipelines.image_classification import ImageClassification
 from services.trainer.pipelines.text_classification import TextClassification
-from services.trainer.registry import GROUP, PipelineRegistryError, announce, load_pipelines
+from services.trainer.registry import (
+    GROUP,
+    PipelineRegistryError,
+    announce,
+    installed,
+    load_pipelines,
+)
 
 
 def test_the_built_in_pipelines_come_from_the_entry_point_group() -> None:
@@ -83,7 +89,27 @@ async def test_the_trainer_announces_exactly_its_pipelines_for_get_models() -> N
     await announce(catalog, "trainer-1", load_pipelines())
 
     listed = {t.name: t.description for t in await catalog.list()}
-    assert listed == {
-        "image_single_classification": ImageClassification.description,
-        "text_single_classification": TextClassification.description,
-    }
+    assert set(listed) == {
+        "image_single_classification", "text_single_classification",
+        "image_multi_classification", "text_multi_classification", "bounding_box", "ner"}
+    assert listed["image_single_classification"] == ImageClassification.description
+    assert listed["text_single_classification"] == TextClassification.description
+
+
+class NeedsAMissingLibrary(TextClassification):
+    model_type = "needs_missing"
+    requires = ("no_such_library_installed_here",)
+    extra = "missing"
+
+
+def test_a_pipeline_whose_libraries_are_missing_is_not_offered_and_says_which_extra(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pipelines = {"text_single_classification": TextClassification(),
+                 "needs_missing": NeedsAMissingLibrary()}
+
+    offered = installed(pipelines)
+
+    assert set(offered) == {"text_single_classification"}
+    assert "pip install 'trainbridge[missing]'" in caplog.text
+    assert "no_such_library_installed_here" in caplog.text

@@ -73,6 +73,7 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
     assert process.returncode == 0, output
     names = await sql.fetch("SELECT model_type FROM model_types ORDER BY 1")
     assert [r["model_type"] for r in names] == [
-        "image_single_classification", "text_single_classification"
+        "bounding_box", "image_multi_classification", "image_single_classification", "ner",
+        "text_multi_classification", "text_single_classification",
     ]
     assert "trained (accuracy" in output
