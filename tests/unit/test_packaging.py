@@ -20,12 +20,31 @@ def test_only_the_reporter_extra_brings_labelbox() -> None:
     assert all("labelbox" not in names(extras[e]) for e in ("ingest", "trainer"))
 
 
-def test_only_the_trainer_extra_brings_ml_libraries() -> None:
+def expanded(extra: str) -> set[str]:
+    """The names an extra installs, its ``trainbridge[...]`` self-references followed."""
     extras = PYPROJECT["project"]["optional-dependencies"]
-    assert "scikit-learn" in names(extras["trainer"])
+    found: set[str] = set()
+    for requirement in extras[extra]:
+        if requirement.startswith("trainbridge["):
+            for inner in requirement.split("[")[1].rstrip("]").split(","):
+                found |= expanded(inner.strip())
+        else:
+            found |= names([requirement])
+    return found
+
+
+def test_only_the_trainer_extras_bring_ml_libraries() -> None:
+    assert {"scikit-learn", "python-crfsuite", "threadpoolctl"} <= expanded("trainer")
+    assert "python-crfsuite" not in expanded("classification")  # ner's own extra
     for extra in ("ingest", "reporter"):
-        assert "scikit-learn" not in names(extras[extra])
+        assert not expanded(extra) & {"scikit-learn", "python-crfsuite", "numpy"}
     assert "scikit-learn" not in names(PYPROJECT["project"]["dependencies"])
+
+
+def test_no_extra_brings_pytorch() -> None:
+    """From the package index plain torch is a CUDA build of several GB."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert all("torch" not in expanded(extra) for extra in extras)
 
 
 def test_the_trainbridge_command_is_installed() -> None:
