@@ -111,11 +111,13 @@ class PredictionImport:
                 status["status"] = "FAILURE"
                 status["errors"] = [{
                     "name": ROW_ERROR_NAME,
-                    "message": f"Data row {data_row} was not found in model run "
-                               f"{self.model_run_id} (fake Labelbox failing_data_rows)",
+                    "message": self.behaviour.row_error if self.behaviour.row_error
+                    is not None else f"Data row {data_row} was not found in model run "
+                                     f"{self.model_run_id} (fake Labelbox failing_data_rows)",
                 }]
             else:
-                status["status"] = "SUCCESS"
+                status["status"] = ("SUCCESS" if self.behaviour.row_status is None
+                                    else self.behaviour.row_status)
             self.row_statuses.append(status)
 
     def to_json(self) -> dict[str, Any]:
@@ -202,7 +204,11 @@ def _ndjson(rows: Iterable[Row]) -> tuple[bytes, list[int]]:
     starts = []
     for row in rows:
         starts.append(len(payload))
-        payload += json.dumps(row, ensure_ascii=False).encode() + b"\n"
+        try:
+            line = json.dumps(row, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # lone surrogates: served as JSON escapes, as json writes
+            line = json.dumps(row).encode()
+        payload += line + b"\n"
     return bytes(payload), starts
 
 
