@@ -199,11 +199,19 @@ def _snapshot(run: ModelRun) -> ModelRun:
                     copy.deepcopy(run.metadata))
 
 
+RAW_LINE = "_fake_raw_line"
+"""A row ``{RAW_LINE: text}`` is served as that text, verbatim: a line that is not JSON, or
+JSON nested deeper than any encoder here would write."""
+
+
 def _ndjson(rows: Iterable[Row]) -> tuple[bytes, list[int]]:
     payload = bytearray()
     starts = []
     for row in rows:
         starts.append(len(payload))
+        if isinstance(row.get(RAW_LINE), str) and len(row) == 1:
+            payload += row[RAW_LINE].encode("utf-8", "surrogatepass") + b"\n"
+            continue
         try:
             line = json.dumps(row, ensure_ascii=False).encode()
         except UnicodeEncodeError:  # lone surrogates: served as JSON escapes, as json writes

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -20,6 +20,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from eventlog import UnstorableTextError
+from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
 from services.reporter.faults import Outcome, classify
 from services.reporter.metrics import ReporterMetrics
@@ -38,6 +40,15 @@ class CallPolicy:
     threads: int = 16
 
 
+MAX_ERROR_CHARS = 2000
+
+
+def error_text(exc: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """What an exception says, as text PostgreSQL can store (Labelbox's error messages may
+    hold anything), cut to ``limit`` characters."""
+    return storable_text(f"{type(exc).__name__}: {exc}")[:limit]
+
+
 class CallFailedError(Exception):
     """A Labelbox call that will not succeed by being repeated now: a permanent error, or
     retries exhausted. The delivery is parked for an operator."""
@@ -49,14 +60,14 @@ class CallFailedError(Exception):
         self.attempts = attempts
         self.permanent = permanent
         how = "permanent error" if permanent else f"gave up after {attempts} attempts"
-        super().__init__(f"{sdk_method}: {how}: {type(cause).__name__}: {cause}")
+        super().__init__(f"{sdk_method}: {how}: {error_text(cause)}")
 
 
 class RetryableCallError(Exception):
     def __init__(self, sdk_method: str, cause: BaseException) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
-        super().__init__(f"{sdk_method}: {type(cause).__name__}: {cause}")
+        super().__init__(f"{sdk_method}: {error_text(cause)}")
 
 
 def _limiter(calls_per_second: float) -> AsyncLimiter:
@@ -149,10 +160,10 @@ class LabelboxCalls:
                 outcome = classify(exc)
                 await self._record(AuditEntry(
                     context, sdk_method, request, attempt, started, ended, outcome.value,
-                    error_type=type(exc).__name__, error=str(exc)[:2000],
-                    labelbox_ids=ids or {}))
-                logger.warning("labelbox %s for %s (attempt %d): %s: %s", sdk_method,
-                               context.model_run_id, attempt, type(exc).__name__, exc)
+                    error_type=type(exc).__name__,
+                    error=storable_text(str(exc))[:MAX_ERROR_CHARS], labelbox_ids=ids or {}))
+                logger.warning("labelbox %s for %s (attempt %d): %s", sdk_method,
+                               context.model_run_id, attempt, error_text(exc, 500))
                 if outcome is Outcome.RETRYABLE:
                     raise RetryableCallError(sdk_method, exc) from exc
                 raise CallFailedError(sdk_method, exc, attempts=attempt,
@@ -165,6 +176,18 @@ class LabelboxCalls:
             return result
 
     async def _record(self, entry: AuditEntry) -> None:
+        """Every call that reached Labelbox has its audit row: if what it answered cannot be
+        stored (text the adapter did not make storable), the row says so instead."""
         self._metrics.calls.labels(entry.context.action, entry.sdk_method, entry.outcome).inc()
         self._metrics.call_seconds.labels(entry.sdk_method).observe(entry.duration_ms / 1000)
-        await self._audit.record(entry)
+        try:
+            await self._audit.record(entry)
+        except UnstorableTextError as exc:
+            logger.error("labelbox %s for %s: audit row cannot hold the answer (%s); "
+                         "recording without it", entry.sdk_method, entry.context.model_run_id,
+                         exc)
+            await self._audit.record(replace(
+                entry, request=storable(dict(entry.request)),
+                response={"unrecordable": storable_text(str(exc))[:MAX_ERROR_CHARS]},
+                error=None if entry.error is None else storable_text(entry.error),
+                labelbox_ids={k: storable_text(v) for k, v in entry.labelbox_ids.items()}))

@@ -35,7 +35,8 @@ from lbox.exceptions import ResourceNotFoundError
 from lbox.request_client import RequestClient
 from requests.adapters import HTTPAdapter
 
-from services.reporter.labelbox_port import ImportReport
+from eventlog.text import storable, storable_text
+from services.reporter.labelbox_port import ImportReport, UnreadableExportError
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +124,50 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     return client
 
 
+def _text(value: Any) -> str:
+    return storable_text(str(value))
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
 def _report(response: Mapping[str, Any]) -> ImportReport:
-    return ImportReport(import_id=str(response["id"]), name=str(response["name"]),
-                        state=str(response["state"]), progress=response.get("progress"),
-                        status_file_url=response.get("statusFileUrl"))
+    return ImportReport(import_id=_text(response["id"]), name=_text(response["name"]),
+                        state=_text(response["state"]),
+                        progress=_optional_text(response.get("progress")),
+                        status_file_url=_optional_text(response.get("statusFileUrl")))
+
+
+def _row(value: Any) -> dict[str, Any]:
+    """An export row as JSON PostgreSQL can store, or ``UnreadableExportError``."""
+    try:
+        row = json.loads(value) if isinstance(value, str | bytes) else value
+        if not isinstance(row, Mapping):
+            raise UnreadableExportError(
+                f"an export row is a JSON {type(row).__name__}, not an object")
+        kept: dict[str, Any] = storable(row)
+        return kept
+    except RecursionError:
+        raise UnreadableExportError("an export row is nested too deeply to read") from None
+    except ValueError as exc:
+        if isinstance(exc, UnreadableExportError):
+            raise
+        raise UnreadableExportError(
+            f"an export row is not JSON: {storable_text(str(exc))[:200]}") from None
+
+
+def _status_line(line: str) -> dict[str, Any]:
+    """One line of an import's status file; a line that cannot be read counts as a row
+    that failed, saying why."""
+    try:
+        status = storable(json.loads(line))
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+        return {"status": "UNREADABLE", "errors": [{"message": f"status line {why}"}]}
+    if not isinstance(status, dict):
+        return {"status": "UNREADABLE", "errors": [{"message": "status line not an object"}]}
+    return status
 
 
 class SdkLabelbox:
@@ -157,19 +198,23 @@ class SdkLabelbox:
 
     def export_status(self, task_id: str) -> str:
         with _sdk_method("ExportTask:get_task"):
-            return str(ExportTask.get_task(self._client, task_id).status)
+            return _text(ExportTask.get_task(self._client, task_id).status)
 
     def export_rows(self, task_id: str) -> list[dict[str, Any]]:
         with _sdk_method("ExportTask:get_buffered_stream"):
             task = ExportTask.get_task(self._client, task_id)
             if not task.has_result():
                 return []
-            rows = []
-            for output in task.get_buffered_stream():
-                value = output.json
-                rows.append(json.loads(value) if isinstance(value, str | bytes)
-                            else dict(value))
-        return rows
+            try:
+                return [_row(output.json) for output in task.get_buffered_stream()]
+            except RecursionError:  # the SDK parses each line itself
+                raise UnreadableExportError(
+                    "an export row is nested too deeply to read") from None
+            except UnreadableExportError:
+                raise
+            except ValueError as exc:  # json.JSONDecodeError from the SDK's parse
+                raise UnreadableExportError(
+                    f"an export row is not JSON: {storable_text(str(exc))[:200]}") from None
 
     def find_import(self, model_run_id: str, name: str) -> ImportReport | None:
         try:
@@ -185,9 +230,10 @@ class SdkLabelbox:
         with _sdk_method("ModelRun:add_predictions"):
             created = self._model_run(model_run_id).add_predictions(
                 name, [dict(x) for x in lines])
-        return ImportReport(import_id=str(created.uid), name=str(created.name),
-                            state=str(created.state.value), progress=created.progress,
-                            status_file_url=created.status_file_url)
+        return ImportReport(import_id=_text(created.uid), name=_text(created.name),
+                            state=_text(created.state.value),
+                            progress=_optional_text(created.progress),
+                            status_file_url=_optional_text(created.status_file_url))
 
     def import_row_statuses(self, report: ImportReport) -> list[dict[str, Any]]:
         # Not ``MEAPredictionImport.statuses``: it GETs the file with no timeout at all.
@@ -195,4 +241,4 @@ class SdkLabelbox:
             return []
         response = requests.get(report.status_file_url, timeout=self._timeout)
         response.raise_for_status()
-        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        return [_status_line(line) for line in response.text.splitlines() if line.strip()]
