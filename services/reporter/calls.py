@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -23,7 +24,7 @@ from tenacity import (
 from eventlog import UnstorableTextError
 from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
-from services.reporter.faults import Outcome, classify
+from services.reporter.faults import Outcome, classify, retry_after
 from services.reporter.metrics import ReporterMetrics
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class CallPolicy:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     threads: int = 16
+    deadline: float = 300.0
+    """Seconds a call (all its attempts and waits) may take: a ``Retry-After`` that would
+    end past it ends the call now instead."""
 
 
 MAX_ERROR_CHARS = 2000
@@ -54,20 +58,50 @@ class CallFailedError(Exception):
     retries exhausted. The delivery is parked for an operator."""
 
     def __init__(self, sdk_method: str, cause: BaseException, *, attempts: int,
-                 permanent: bool) -> None:
+                 permanent: bool, retry_after: float | None = None) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
         self.attempts = attempts
         self.permanent = permanent
         how = "permanent error" if permanent else f"gave up after {attempts} attempts"
+        if retry_after is not None:
+            how += f" (Labelbox last asked to retry after {retry_after:g} s)"
         super().__init__(f"{sdk_method}: {how}: {error_text(cause)}")
 
 
 class RetryableCallError(Exception):
-    def __init__(self, sdk_method: str, cause: BaseException) -> None:
+    def __init__(self, sdk_method: str, cause: BaseException,
+                 retry_after: float | None = None, attempt: int = 1) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
+        self.attempt = attempt
+        self.retry_after = retry_after
+        """Seconds Labelbox asked to wait (``Retry-After`` of a 429 or 503), if it did."""
         super().__init__(f"{sdk_method}: {error_text(cause)}")
+
+
+class _HonouringRetryAfter:
+    """Wait the backoff, or the ``Retry-After`` Labelbox asked for when that is longer."""
+
+    def __init__(self, backoff: wait_exponential_jitter) -> None:
+        self._backoff = backoff
+
+    def __call__(self, state: RetryCallState) -> float:
+        backoff: float = self._backoff(state)
+        failure = state.outcome.exception() if state.outcome is not None else None
+        asked = failure.retry_after if isinstance(failure, RetryableCallError) else None
+        return backoff if asked is None else max(backoff, asked)
+
+
+class _StopAtAttemptsOrDeadline:
+    def __init__(self, attempts: int, deadline: float) -> None:
+        self._attempts = stop_after_attempt(attempts)
+        self._deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        elapsed = state.seconds_since_start or 0.0
+        past_deadline = elapsed + state.upcoming_sleep > self._deadline
+        return bool(self._attempts(state)) or past_deadline
 
 
 def _limiter(calls_per_second: float) -> AsyncLimiter:
@@ -101,9 +135,10 @@ class LabelboxCalls:
         """Attempts of a unit that may be repeated after a transient failure."""
         policy = self._policy
         return AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max,
-                                         jitter=policy.backoff_initial),
+            stop=_StopAtAttemptsOrDeadline(policy.max_attempts, policy.deadline),
+            wait=_HonouringRetryAfter(wait_exponential_jitter(
+                multiplier=policy.backoff_initial, max=policy.backoff_max,
+                jitter=policy.backoff_initial)),
             retry=retry_if_exception_type(RetryableCallError),
             reraise=True,
         )
@@ -127,13 +162,12 @@ class LabelboxCalls:
                                            attempt=attempt.retry_state.attempt_number,
                                            describe=describe, ids=ids)
         except RetryableCallError as exc:
-            raise CallFailedError(sdk_method, exc.cause, attempts=self._policy.max_attempts,
-                                  permanent=False) from exc.cause
+            raise self.gave_up(exc) from exc.cause
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def gave_up(self, exc: RetryableCallError) -> CallFailedError:
-        return CallFailedError(exc.sdk_method, exc.cause, attempts=self._policy.max_attempts,
-                               permanent=False)
+        return CallFailedError(exc.sdk_method, exc.cause, attempts=exc.attempt,
+                               permanent=False, retry_after=exc.retry_after)
 
     async def once(
         self,
@@ -158,14 +192,16 @@ class LabelboxCalls:
             except Exception as exc:
                 ended = _now()
                 outcome = classify(exc)
+                wait = retry_after(exc) if outcome is Outcome.RETRYABLE else None
                 await self._record(AuditEntry(
                     context, sdk_method, request, attempt, started, ended, outcome.value,
+                    response=None if wait is None else {"retryAfterSeconds": wait},
                     error_type=type(exc).__name__,
                     error=storable_text(str(exc))[:MAX_ERROR_CHARS], labelbox_ids=ids or {}))
                 logger.warning("labelbox %s for %s (attempt %d): %s", sdk_method,
                                context.model_run_id, attempt, error_text(exc, 500))
                 if outcome is Outcome.RETRYABLE:
-                    raise RetryableCallError(sdk_method, exc) from exc
+                    raise RetryableCallError(sdk_method, exc, wait, attempt) from exc
                 raise CallFailedError(sdk_method, exc, attempts=attempt,
                                       permanent=True) from exc
             ended = _now()

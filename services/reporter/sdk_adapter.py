@@ -36,6 +36,7 @@ from lbox.request_client import RequestClient
 from requests.adapters import HTTPAdapter
 
 from eventlog.text import storable, storable_text
+from services.reporter.faults import RETRY_AFTER, parse_retry_after
 from services.reporter.labelbox_port import ImportReport, UnreadableExportError
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,18 @@ def _sdk_method(name: str) -> Iterator[None]:
 def _name_calls_without_stack_walks() -> None:
     lbox.request_client.call_info_as_str = _named_call_info
     labelbox.pagination.call_info_as_str = _named_call_info
+
+
+class _RetryAfterAdapter(HTTPAdapter):
+    """Keeps the ``Retry-After`` of a 429 or 503 answer for the thread that sent the request:
+    the SDK turns those answers into exceptions that do not keep the response."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        response = super().send(request, *args, **kwargs)
+        if response.status_code in (429, 503):
+            _calling.retry_after = response.headers.get("Retry-After")
+        return response
 
 
 def _read_environment_once(session: requests.Session, endpoint: str) -> None:
@@ -107,7 +120,7 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     request_client = client._request_client
     _read_environment_once(request_client._connection, endpoint)
     _remember_user(client)
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections)
+    adapter = _RetryAfterAdapter(pool_connections=2, pool_maxsize=connections)
     for scheme in ("http://", "https://"):
         request_client._connection.mount(scheme, adapter)
     unwrapped: Callable[..., Any] | None = getattr(RequestClient.execute, "__wrapped__", None)
@@ -118,7 +131,16 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     @functools.wraps(unwrapped)
     def execute_once(*args: Any, **kwargs: Any) -> Any:
         kwargs["timeout"] = timeout  # Client.execute always passes its own 60 s
-        return unwrapped(request_client, *args, **kwargs)
+        _calling.retry_after = None
+        try:
+            return unwrapped(request_client, *args, **kwargs)
+        except Exception as exc:
+            asked = parse_retry_after(_calling.retry_after)
+            if asked is not None:  # read by services.reporter.faults.retry_after
+                setattr(exc, RETRY_AFTER, asked)
+            raise
+        finally:
+            _calling.retry_after = None
 
     request_client.execute = execute_once
     return client
