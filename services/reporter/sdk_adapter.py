@@ -61,6 +61,25 @@ def _sdk_method(name: str) -> Iterator[None]:
         _calling.sdk_method = None
 
 
+class _PerThreadSdkMethod(RequestClient):  # type: ignore[misc]
+    """The SDK's pagination names its method on the request client (``set_sdk_method``),
+    which every thread shares: a request sent meanwhile from another thread took that
+    name. Here the name is the sending thread's: the adapter's own name for the call,
+    else what this thread's pagination set."""
+
+    @property
+    def sdk_method(self) -> str | None:
+        named: str | None = getattr(_calling, "sdk_method", None)
+        if named is not None:
+            return named
+        paginating: str | None = getattr(_calling, "paginating", None)
+        return paginating
+
+    @sdk_method.setter
+    def sdk_method(self, value: str | None) -> None:
+        _calling.paginating = value
+
+
 def _name_calls_without_stack_walks() -> None:
     lbox.request_client.call_info_as_str = _named_call_info
     labelbox.pagination.call_info_as_str = _named_call_info
@@ -118,6 +137,7 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     _name_calls_without_stack_walks()
     client = labelbox.Client(api_key=api_key, endpoint=endpoint, enable_experimental=True)
     request_client = client._request_client
+    request_client.__class__ = _PerThreadSdkMethod
     _read_environment_once(request_client._connection, endpoint)
     _remember_user(client)
     adapter = _RetryAfterAdapter(pool_connections=2, pool_maxsize=connections)
