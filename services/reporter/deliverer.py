@@ -39,18 +39,26 @@ class DeliveryOutcome:
 
 def _summary(rows: list[dict[str, Any]], model_id: str | None,
              model_run_id: str) -> dict[str, Any]:
-    """Row, label and split counts of an export, for the ``DataExported`` event."""
+    """Row, label and split counts of an export, for the ``DataExported`` event. A row of
+    another shape counts as unassigned (the trainer says what is wrong with it)."""
     labels = 0
     splits: Counter[str] = Counter()
     for row in rows:
-        experiments = row.get("experiments") or {}
-        candidates = [experiments[model_id]] if model_id in experiments else experiments.values()
+        experiments = _mapping(row.get("experiments"))
+        candidates = ([experiments[model_id]] if model_id is not None and model_id in experiments
+                      else experiments.values())
         run: Mapping[str, Any] = {}
         for experiment in candidates:
-            run = ((experiment or {}).get("runs") or {}).get(model_run_id) or run
-        labels += len(run.get("labels") or [])
-        splits[str(run.get("split") or "unassigned")] += 1
+            run = _mapping(_mapping(_mapping(experiment).get("runs")).get(model_run_id)) or run
+        found = run.get("labels")
+        labels += len(found) if isinstance(found, list) else 0
+        split = run.get("split") or "unassigned"
+        splits[split if isinstance(split, str) else f"<{type(split).__name__}>"] += 1
     return {"rows": len(rows), "labels": labels, "splits": dict(sorted(splits.items()))}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _ndjson(rows: list[dict[str, Any]]) -> bytes:

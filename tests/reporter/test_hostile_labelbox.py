@@ -303,3 +303,24 @@ async def test_hostile_labelbox_data_anywhere_every_run_ends_within_a_bounded_ti
     assert await ending(reporter, run) in ("complete", "failed", "parked")
     for call in await reporter.audit(run):  # each call that was made is audited
         assert call["outcome"] in ("ok", "retryable_error", "permanent_error")
+
+
+@pytest.mark.parametrize("odd", [{"split": {"nested": ["x"]}}, {"experiments": ["not", "a map"]},
+                                 {"labels": "not a list"}], ids=["split", "experiments", "labels"])
+async def test_rows_of_another_shape_are_exported_for_the_trainer_to_judge(
+    reporter: Reporter, odd: dict[str, Any],
+) -> None:
+    run = run_id()
+    rows = sample_rows(run, 4)
+    if "experiments" in odd:
+        rows[0]["experiments"] = odd["experiments"]
+    else:
+        rows[0]["experiments"]["model-1"]["runs"][run].update(odd)
+    reporter.fake.control.add_model_run(run, data_rows=rows)
+
+    await reporter.request_training(run)
+    await asyncio.wait_for(reporter.reconcile(run), 30)
+
+    [exported] = [e for e in await reporter.store.read_stream(f"model_run-{run}")
+                  if e.event_type == "DataExported"]
+    assert exported.data["rows"] == 4
