@@ -22,6 +22,7 @@ from services.reporter.deliverer import Deliverer
 from services.reporter.reconciler import Reconciler
 from tests.reporter import events as ev
 from tests.reporter.conftest import Reporter, sample_rows
+from tests.reporter.test_operator_commands import cli
 
 NUL_AND_SURROGATES = "a\x00b\ud800c\udfffd"
 RUN_NUMBERS = itertools.count()
@@ -204,7 +205,7 @@ class RefusingStore:
 
 
 async def test_a_delivery_whose_result_cannot_be_recorded_is_parked_not_repeated(
-    reporter: Reporter,
+    reporter: Reporter, database_url: str, capsys: pytest.CaptureFixture[str],
 ) -> None:
     run = run_id()
     reporter.fake.control.add_model_run(run, data_rows=sample_rows(run, 4))
@@ -222,6 +223,11 @@ async def test_a_delivery_whose_result_cannot_be_recorded_is_parked_not_repeated
     assert export["state"] == "parked"
     assert "outcome cannot be recorded: UnstorableTextError" in export["error"]
     assert len(reporter.fake.control.exports(run)) == 1
+    code, out, _ = cli(database_url, capsys, "parked", "--json")  # what an operator sees
+    assert code == 0
+    [shown] = [p for p in json.loads(out) if p["model_run_id"] == run]
+    assert (shown["action"], shown["state"]) == ("export", "parked")
+    assert "outcome cannot be recorded" in shown["error"]
 
     # an operator redrives it once the cause is fixed: the run goes on
     assert await reporter.ledger.request_redrive(run) == [f"model_run-{run}"]
