@@ -182,21 +182,21 @@ def _report(response: Mapping[str, Any]) -> ImportReport:
 
 
 def _row(value: Any) -> dict[str, Any]:
-    """An export row as JSON PostgreSQL can store, or ``UnreadableExportError``."""
-    try:
-        row = json.loads(value) if isinstance(value, str | bytes) else value
-        if not isinstance(row, Mapping):
-            raise UnreadableExportError(
-                f"an export row is a JSON {type(row).__name__}, not an object")
-        kept: dict[str, Any] = storable(row)
-        return kept
-    except RecursionError:
-        raise UnreadableExportError("an export row is nested too deeply to read") from None
-    except ValueError as exc:
-        if isinstance(exc, UnreadableExportError):
-            raise
-        raise UnreadableExportError(
-            f"an export row is not JSON: {storable_text(str(exc))[:200]}") from None
+    """An export row as JSON PostgreSQL can store."""
+    row = json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(row, Mapping):
+        raise UnreadableExportError(f"an export row is a JSON {type(row).__name__}, "
+                                    "not an object")
+    kept: dict[str, Any] = storable(row)
+    return kept
+
+
+def _unreadable(exc: ValueError | RecursionError) -> UnreadableExportError:
+    if isinstance(exc, UnreadableExportError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return UnreadableExportError("an export row is nested too deeply to read")
+    return UnreadableExportError(f"an export row is not JSON: {storable_text(str(exc))[:200]}")
 
 
 def _status_line(line: str) -> dict[str, Any]:
@@ -247,16 +247,10 @@ class SdkLabelbox:
             task = ExportTask.get_task(self._client, task_id)
             if not task.has_result():
                 return []
-            try:
+            try:  # the SDK parses each line itself (json.loads)
                 return [_row(output.json) for output in task.get_buffered_stream()]
-            except RecursionError:  # the SDK parses each line itself
-                raise UnreadableExportError(
-                    "an export row is nested too deeply to read") from None
-            except UnreadableExportError:
-                raise
-            except ValueError as exc:  # json.JSONDecodeError from the SDK's parse
-                raise UnreadableExportError(
-                    f"an export row is not JSON: {storable_text(str(exc))[:200]}") from None
+            except (ValueError, RecursionError) as exc:
+                raise _unreadable(exc) from None
 
     def find_import(self, model_run_id: str, name: str) -> ImportReport | None:
         try:
