@@ -65,7 +65,8 @@ class CallFailedError(Exception):
         self.permanent = permanent
         how = "permanent error" if permanent else f"gave up after {attempts} attempts"
         if retry_after is not None:
-            how += f" (Labelbox last asked to retry after {retry_after:g} s)"
+            how += (f" (Labelbox last asked to retry after {retry_after:g} s; a wait past the "
+                    "call's deadline is not waited)")
         super().__init__(f"{sdk_method}: {how}: {error_text(cause)}")
 
 
@@ -81,7 +82,8 @@ class RetryableCallError(Exception):
 
 
 class _HonouringRetryAfter:
-    """Wait the backoff, or the ``Retry-After`` Labelbox asked for when that is longer."""
+    """Wait the ``Retry-After`` Labelbox asked for, then the backoff on top: its jitter
+    spreads the retries of the calls (and replicas) that were asked to wait the same."""
 
     def __init__(self, backoff: wait_exponential_jitter) -> None:
         self._backoff = backoff
@@ -90,7 +92,7 @@ class _HonouringRetryAfter:
         backoff: float = self._backoff(state)
         failure = state.outcome.exception() if state.outcome is not None else None
         asked = failure.retry_after if isinstance(failure, RetryableCallError) else None
-        return backoff if asked is None else max(backoff, asked)
+        return backoff if asked is None else asked + backoff
 
 
 class _StopAtAttemptsOrDeadline:

@@ -1,5 +1,5 @@
-"""Labelbox's ``Retry-After`` (seconds or an HTTP date, on a 429 or a 503) is honoured on top
-of the backoff, within the call's deadline, and each attempt's audit row says what was asked."""
+"""Labelbox's ``Retry-After`` (seconds or an HTTP date, on a 429 or a 503) is waited, with
+the backoff on top, within the call's deadline, and each attempt's audit row says what was asked."""
 
 from __future__ import annotations
 
