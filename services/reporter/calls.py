@@ -207,7 +207,13 @@ class LabelboxCalls:
                 raise CallFailedError(sdk_method, exc, attempts=attempt,
                                       permanent=True) from exc
             ended = _now()
-            response, found_ids = describe(result) if describe else (None, {})
+            try:
+                response, found_ids = describe(result) if describe else (None, {})
+            except Exception as exc:  # an answer of a shape we did not expect: audited
+                await self._record(AuditEntry(
+                    context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
+                    response={"undescribable": error_text(exc, 500)}, labelbox_ids=ids or {}))
+                raise
             await self._record(AuditEntry(
                 context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
                 response=response, labelbox_ids={**(ids or {}), **found_ids}))

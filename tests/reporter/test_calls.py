@@ -152,3 +152,16 @@ async def test_an_error_message_holding_nul_and_surrogates_is_audited_with_marke
     [entry] = audit.entries
     assert (entry.outcome, entry.error) == ("permanent_error", "taken\ufffdby \ufffd another")
     assert "taken\ufffdby" in str(failure.value)
+
+
+async def test_an_answer_of_an_unexpected_shape_is_audited_before_its_error_propagates(
+) -> None:
+    audit = InMemoryAuditLog()
+
+    with pytest.raises(KeyError):
+        await calls_with(audit).call(CONTEXT, "m", lambda: {"no": "id"}, request={},
+                                     describe=lambda a: ({"id": a["id"]}, {}))
+
+    [entry] = audit.entries
+    assert entry.outcome == "ok"  # it reached Labelbox and was answered
+    assert entry.response == {"undescribable": "KeyError: 'id'"}
