@@ -7,6 +7,7 @@ from eventlog.errors import (
     EventIdConflictError,
     EventLogError,
     StoreUnavailableError,
+    UnstorableTextError,
 )
 from eventlog.events import (
     LOG_START,
@@ -35,6 +36,7 @@ __all__ = [
     "StoreUnavailableError",
     "StreamState",
     "UnitOfWork",
+    "UnstorableTextError",
     "caused_event",
     "event_metadata",
 ]

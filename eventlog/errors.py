@@ -24,3 +24,9 @@ class EventIdConflictError(EventLogError):
 
 class StoreUnavailableError(EventLogError):
     """The database could not be reached; nothing was written."""
+
+
+class UnstorableTextError(EventLogError):
+    """Text PostgreSQL refuses (NUL, a lone surrogate) reached the database: nothing was
+    written. Text from outside is made storable where it enters (:mod:`eventlog.text`); this
+    error means some path skipped that, and repeating the write will not help."""

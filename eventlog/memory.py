@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from eventlog.errors import ConcurrencyError, EventIdConflictError
+from eventlog.errors import ConcurrencyError, EventIdConflictError, UnstorableTextError
 from eventlog.events import (
     LOG_START,
     AppendResult,
@@ -19,6 +19,7 @@ from eventlog.events import (
     StreamState,
     validate_append,
 )
+from eventlog.text import unstorable_field
 
 
 def check_expected_version(stream_id: str, expected: ExpectedVersion, actual: int) -> None:
@@ -65,6 +66,11 @@ class InMemoryUnitOfWork:
         expected_version: ExpectedVersion = StreamState.ANY,
     ) -> AppendResult:
         validate_append(events, expected_version)
+        for event in events:  # as PostgreSQL refuses it
+            where = unstorable_field({"data": event.data, "metadata": event.metadata})
+            if where is not None:
+                raise UnstorableTextError(f"PostgreSQL refused text (NUL or a lone surrogate) "
+                                          f"in {event.event_type} {where}")
         stored = [self._stored(str(e.event_id)) for e in events]
         if any(stored):
             return _idempotent_result(stream_id, stored)

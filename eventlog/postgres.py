@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from eventlog.errors import ConcurrencyError, EventIdConflictError, StoreUnavailableError
+from eventlog.errors import (
+    ConcurrencyError,
+    EventIdConflictError,
+    StoreUnavailableError,
+    UnstorableTextError,
+)
 from eventlog.events import (
     LOG_START,
     AppendResult,
@@ -24,6 +29,7 @@ from eventlog.events import (
     validate_append,
 )
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
+from eventlog.text import storable_text
 
 T = TypeVar("T")
 
@@ -147,6 +153,17 @@ _CONNECTION_ERRORS = (
 _DRIVER_CONNECTION_ERRORS = tuple(e for e in _CONNECTION_ERRORS if e is not OSError)
 
 
+def _refuses_text(exc: asyncpg.DataError) -> bool:
+    """Whether PostgreSQL (or asyncpg, encoding a parameter as UTF-8) refused a character:
+    NUL in text or jsonb, or a lone surrogate."""
+    if isinstance(exc, asyncpg.UntranslatableCharacterError
+                  | asyncpg.CharacterNotInRepertoireError):
+        return True
+    if isinstance(exc, asyncpg.InvalidTextRepresentationError):
+        return "surrogate" in str(exc) or "Unicode" in str(exc)
+    return isinstance(exc.__cause__, UnicodeEncodeError)
+
+
 @asynccontextmanager
 async def translated_errors(
     pool: asyncpg.Pool | None = None,
@@ -154,9 +171,16 @@ async def translated_errors(
 ) -> AsyncIterator[None]:
     """Connection failures become ``StoreUnavailableError``. The pool's connections are
     then expired: after a database restart every pooled connection is dead, and the next
-    acquire should open a fresh one instead of finding the next corpse."""
+    acquire should open a fresh one instead of finding the next corpse. Text PostgreSQL
+    refuses becomes ``UnstorableTextError`` (its message made storable: it quotes the text)."""
     try:
         yield
+    except asyncpg.DataError as exc:
+        if not _refuses_text(exc):
+            raise
+        first_line = storable_text(str(exc)).splitlines()[0][:300] if str(exc) else ""
+        raise UnstorableTextError(
+            f"PostgreSQL refused text (NUL or a lone surrogate): {first_line}") from exc
     except errors as exc:
         if pool is not None:
             await pool.expire_connections()

@@ -31,6 +31,11 @@ class ImportBehaviour:
     outcome: ImportOutcome = "FINISHED"
     failing_data_rows: frozenset[str] = field(default_factory=frozenset)
     """Data row ids (or global keys) whose lines get FAILURE rows while the import FINISHES."""
+    row_status: Any = None
+    """Served as every succeeding row's ``status`` instead of ``SUCCESS`` (any JSON value:
+    hostile text, a nested object), to try the client's reading of status files."""
+    row_error: Any = None
+    """Served as the failing rows' error ``message`` (any JSON value)."""
 
     @classmethod
     def of(
@@ -39,11 +44,13 @@ class ImportBehaviour:
         polls_until_done: object = 1,
         outcome: object = "FINISHED",
         failing_data_rows: Iterable[str] = (),
+        row_status: Any = None,
+        row_error: Any = None,
     ) -> ImportBehaviour:
         if outcome not in IMPORT_OUTCOMES:
             raise BehaviourError(f"outcome must be one of {IMPORT_OUTCOMES}, not {outcome!r}")
         rows = frozenset(str(r) for r in failing_data_rows)
-        return cls(_polls(polls_until_done), outcome, rows)
+        return cls(_polls(polls_until_done), outcome, rows, row_status, row_error)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ImportBehaviour:
@@ -51,10 +58,14 @@ class ImportBehaviour:
             polls_until_done=body.get("polls_until_done", 1),
             outcome=body.get("outcome", "FINISHED"),
             failing_data_rows=body.get("failing_data_rows") or (),
+            row_status=body.get("row_status"),
+            row_error=body.get("row_error"),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "failing_data_rows": sorted(self.failing_data_rows)}
+        shown = {**asdict(self), "failing_data_rows": sorted(self.failing_data_rows)}
+        return {k: v for k, v in shown.items()
+                if v is not None or k not in ("row_status", "row_error")}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
@@ -35,8 +36,11 @@ class FakeLabelboxControl:
         self.close()
 
     def _call(self, method: str, path: str, body: object = None, **params: str | None) -> Any:
+        # JSON escapes (json.dumps), not httpx's UTF-8: tests send lone surrogates too
         response = self._http.request(
-            method, path, json=body, params={k: v for k, v in params.items() if v is not None}
+            method, path, content=None if body is None else json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            params={k: v for k, v in params.items() if v is not None},
         )
         response.raise_for_status()
         return response.json()
@@ -78,11 +82,14 @@ class FakeLabelboxControl:
         polls_until_done: int = 1,
         outcome: Literal["FINISHED", "FAILED"] = "FINISHED",
         failing_data_rows: Iterable[str] = (),
+        row_status: Any = None,
+        row_error: Any = None,
     ) -> None:
         """For one model run's future imports, or (``None``) the default for all."""
         self._call("PUT", "/_fake/behaviour/imports", {
             "model_run_id": model_run_id, "polls_until_done": polls_until_done,
             "outcome": outcome, "failing_data_rows": list(failing_data_rows),
+            "row_status": row_status, "row_error": row_error,
         })
 
     def set_export_behaviour(
@@ -111,12 +118,15 @@ class FakeLabelboxControl:
         times: int | None = None,
         probability: float = 1.0,
         after_effect: bool = False,
+        message: str | None = None,
+        retry_after: float | str | None = None,
     ) -> str:
         """Adds a fault rule; returns its id."""
         rule = self._call("POST", "/_fake/faults", {
             "operation": operation, "model_run_id": model_run_id, "status": status,
             "graphql_error": graphql_error, "latency": latency, "hang": hang, "times": times,
-            "probability": probability, "after_effect": after_effect,
+            "probability": probability, "after_effect": after_effect, "message": message,
+            "retry_after": retry_after,
         })
         return str(rule["id"])
 

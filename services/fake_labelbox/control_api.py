@@ -62,7 +62,15 @@ def _model_run_id(data: dict[str, Any]) -> str | None:
     return value
 
 
-_NULLABLE = frozenset({"model_run_id", "status", "graphql_error", "times"})
+_NULLABLE = frozenset({"model_run_id", "status", "graphql_error", "times", "message",
+                       "retry_after"})
+
+
+def _escaped(value: Any, status_code: int = 200) -> Response[bytes]:
+    """JSON with escapes (json.dumps), for answers that may echo hostile text: msgspec
+    cannot encode a lone surrogate."""
+    return Response(json.dumps(value).encode(), status_code=status_code,
+                    media_type="application/json")
 
 
 @get("/_fake/health", include_in_schema=False)
@@ -86,7 +94,7 @@ async def list_model_runs(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @post("/_fake/model-runs", status_code=201, include_in_schema=False)
-async def add_model_run(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def add_model_run(request: Request[Any, Any, Any]) -> Response[bytes]:
     data = await _body(request)
     model_run_id = data.get("id")
     model_id = data.get("model_id") or DEFAULT_MODEL_ID
@@ -102,7 +110,7 @@ async def add_model_run(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if data.get("sample") is not None:
         rows = _sample_rows(request, data, model_id, model_run_id)
     state.add_model_run(model_run_id, model_id=model_id, name=name, rows=rows)
-    return state.model_run_json(model_run_id)
+    return _escaped(state.model_run_json(model_run_id), 201)
 
 
 def _sample_rows(request: Request[Any, Any, Any], data: dict[str, Any], model_id: str,
@@ -133,21 +141,21 @@ async def media(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/_fake/model-runs/{model_run_id:str}", include_in_schema=False)
-async def model_run(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def model_run(request: Request[Any, Any, Any]) -> Response[bytes]:
     model_run_id: str = request.path_params["model_run_id"]
     try:
-        return _state(request).model_run_json(model_run_id)
+        return _escaped(_state(request).model_run_json(model_run_id))
     except UnknownModelRunError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
 @get("/_fake/behaviour", include_in_schema=False)
-async def behaviour(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return _state(request).behaviours()
+async def behaviour(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return _escaped(_state(request).behaviours())
 
 
 @put("/_fake/behaviour/imports", include_in_schema=False)
-async def set_import_behaviour(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def set_import_behaviour(request: Request[Any, Any, Any]) -> Response[bytes]:
     data = await _body(request)
     model_run_id = _model_run_id(data)
     try:
@@ -155,7 +163,7 @@ async def set_import_behaviour(request: Request[Any, Any, Any]) -> dict[str, Any
     except BehaviourError as exc:
         raise _bad(str(exc)) from None
     _state(request).set_import_behaviour(model_run_id, chosen)
-    return chosen.to_json()
+    return _escaped(chosen.to_json())
 
 
 @put("/_fake/behaviour/exports", include_in_schema=False)
@@ -171,15 +179,15 @@ async def set_export_behaviour(request: Request[Any, Any, Any]) -> dict[str, Any
 
 
 @get("/_fake/faults", include_in_schema=False)
-async def faults(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {"faults": [rule.to_json() for rule in _state(request).faults()]}
+async def faults(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return _escaped({"faults": [rule.to_json() for rule in _state(request).faults()]})
 
 
 @post("/_fake/faults", status_code=201, include_in_schema=False)
-async def add_fault(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def add_fault(request: Request[Any, Any, Any]) -> Response[bytes]:
     data = {k: v for k, v in (await _body(request)).items() if v is not None or k in _NULLABLE}
     try:
-        return _state(request).add_fault(data).to_json()
+        return _escaped(_state(request).add_fault(data).to_json(), 201)
     except (FaultRuleError, TypeError) as exc:
         raise _bad(str(exc)) from None
 
@@ -191,10 +199,10 @@ async def clear_faults(request: Request[Any, Any, Any]) -> Response[dict[str, An
 
 
 @get("/_fake/requests", include_in_schema=False)
-async def requests(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def requests(request: Request[Any, Any, Any]) -> Response[bytes]:
     query = request.query_params
     records = _state(request).requests(query.get("operation"), query.get("model_run_id"))
-    return {"requests": [r.to_json() for r in records]}
+    return _escaped({"requests": [r.to_json() for r in records]})
 
 
 CONTROL_ROUTES = [

@@ -46,6 +46,11 @@ class FaultRule:
     probability: float = 1.0
     after_effect: bool = False
     """Apply the operation's change first, then answer with the fault."""
+    message: str | None = None
+    """The error message the answer carries (any text: NUL, lone surrogates, megabytes);
+    a 429's still starts with Labelbox's rate-limit message, so the SDK recognises it."""
+    retry_after: int | float | str | None = None
+    """A ``Retry-After`` header on the answer: seconds, or an HTTP date."""
     applied: int = 0
 
     @classmethod
@@ -79,6 +84,13 @@ class FaultRule:
             raise FaultRuleError("hang and after_effect must be booleans")
         if self.model_run_id is not None and not isinstance(self.model_run_id, str):
             raise FaultRuleError("model_run_id must be a string or null")
+        if self.message is not None and not isinstance(self.message, str):
+            raise FaultRuleError("message must be a string or null")
+        if self.retry_after is not None and (
+            isinstance(self.retry_after, bool)
+            or not isinstance(self.retry_after, int | float | str)
+        ):
+            raise FaultRuleError("retry_after must be seconds, an HTTP date, or null")
         if not isinstance(self.probability, int | float) or not 0 <= self.probability <= 1:
             raise FaultRuleError(f"probability must be in [0, 1], not {self.probability!r}")
 

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
@@ -52,8 +52,16 @@ class Answer:
     graphql_error: str | None = None
     media_type: str = "application/json"
 
+    headers: tuple[tuple[str, str], ...] = ()
+
     def response(self) -> Response[Any]:
-        return Response(self.body, status_code=self.status, media_type=self.media_type)
+        body = self.body
+        if self.media_type == "application/json" and (self.status != 200 or self.graphql_error):
+            # JSON escapes, as json.dumps writes them: an error message may hold any text,
+            # lone surrogates included, which UTF-8 (and so msgspec) cannot encode
+            body = json.dumps(body).encode()
+        return Response(body, status_code=self.status, media_type=self.media_type,
+                        headers=dict(self.headers))
 
 
 def _server(request: Request[Any, Any, Any]) -> FakeServer:
@@ -71,17 +79,26 @@ def _failure(failure: GraphQLFailure) -> Answer:
 
 
 def _fault_answer(rule: FaultRule, *, download: bool = False) -> Answer:
+    answer = _fault_body(rule, download=download)
+    if rule.retry_after is None:
+        return answer
+    return replace(answer, headers=(("Retry-After", str(rule.retry_after)),))
+
+
+def _fault_body(rule: FaultRule, *, download: bool) -> Answer:
+    message = rule.message if rule.message is not None else f"fake Labelbox fault {rule.id}"
     if rule.status == 429:
-        return Answer(429, {"message": RATE_LIMIT_MESSAGE})
+        text = RATE_LIMIT_MESSAGE if rule.message is None else f"{RATE_LIMIT_MESSAGE}: {message}"
+        return Answer(429, {"message": text})
     if rule.status == 502:
         return Answer(502, "502 Bad Gateway", media_type="text/plain")
     if rule.status is not None:
-        return Answer(rule.status, {"message": f"fake Labelbox fault {rule.id}"})
+        return Answer(rule.status, {"message": message})
     if rule.graphql_error is not None and download:
-        return Answer(403, {"message": f"fake Labelbox fault {rule.id}: {rule.graphql_error}"})
+        return Answer(403, {"message": f"{message}: {rule.graphql_error}"})
     if rule.graphql_error is not None:
-        return _failure(GraphQLFailure(rule.graphql_error, f"fake Labelbox fault {rule.id}"))
-    return Answer(504, {"message": f"fake Labelbox fault {rule.id}: gave up hanging"})
+        return _failure(GraphQLFailure(rule.graphql_error, message))
+    return Answer(504, {"message": f"{message}: gave up hanging"})
 
 
 @dataclass(frozen=True)
@@ -258,7 +275,7 @@ async def import_file(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 def _json_line(row: Any) -> str:
-    return json.dumps(row) + "\n"
+    return json.dumps(row) + "\n"  # JSON escapes: a status may hold any text
 
 
 def create_app(

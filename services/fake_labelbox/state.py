@@ -111,11 +111,13 @@ class PredictionImport:
                 status["status"] = "FAILURE"
                 status["errors"] = [{
                     "name": ROW_ERROR_NAME,
-                    "message": f"Data row {data_row} was not found in model run "
-                               f"{self.model_run_id} (fake Labelbox failing_data_rows)",
+                    "message": self.behaviour.row_error if self.behaviour.row_error
+                    is not None else f"Data row {data_row} was not found in model run "
+                                     f"{self.model_run_id} (fake Labelbox failing_data_rows)",
                 }]
             else:
-                status["status"] = "SUCCESS"
+                status["status"] = ("SUCCESS" if self.behaviour.row_status is None
+                                    else self.behaviour.row_status)
             self.row_statuses.append(status)
 
     def to_json(self) -> dict[str, Any]:
@@ -197,12 +199,24 @@ def _snapshot(run: ModelRun) -> ModelRun:
                     copy.deepcopy(run.metadata))
 
 
+RAW_LINE = "_fake_raw_line"
+"""A row ``{RAW_LINE: text}`` is served as that text, verbatim: a line that is not JSON, or
+JSON nested deeper than any encoder here would write."""
+
+
 def _ndjson(rows: Iterable[Row]) -> tuple[bytes, list[int]]:
     payload = bytearray()
     starts = []
     for row in rows:
         starts.append(len(payload))
-        payload += json.dumps(row, ensure_ascii=False).encode() + b"\n"
+        if isinstance(row.get(RAW_LINE), str) and len(row) == 1:
+            payload += row[RAW_LINE].encode("utf-8", "surrogatepass") + b"\n"
+            continue
+        try:
+            line = json.dumps(row, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # lone surrogates: served as JSON escapes, as json writes
+            line = json.dumps(row).encode()
+        payload += line + b"\n"
     return bytes(payload), starts
 
 

@@ -28,6 +28,7 @@ from eventlog.model_types import ModelTypeCatalog
 from eventlog.tracing import valid_traceparent
 from services.ingest.errors import EXCEPTION_HANDLERS, UNAUTHORIZED_BODY
 from services.ingest.intake import Receipt, request_training
+from services.ingest.lingering import lingering_refusals
 from services.ingest.metrics import IngestMetrics
 from services.ingest.model_run import parse_json_object, validate
 from services.ingest.settings import IngestSettings
@@ -185,13 +186,25 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(deps.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
+class IngestApp(Litestar):
+    """Litestar, with refusals of unread bodies (413) answered after a lingering drain
+    (:mod:`services.ingest.lingering`), so the client reads its 413."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lingering = lingering_refusals(super().__call__)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._lingering(scope, receive, send)
+
+
 def create_app(
     deps: IngestDependencies,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
 ) -> Litestar:
     """``lifespan`` runs alongside the server (the outbox relay): started before the first
     request, stopped after the last one, inside the server's graceful shutdown."""
-    return Litestar(
+    return IngestApp(
         lifespan=list(lifespan),
         route_handlers=[list_models, start_model_run, healthz, readyz, metrics],
         state=State({"deps": deps}),

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from eventlog import ConcurrencyError, StoreUnavailableError
+from eventlog import ConcurrencyError, StoreUnavailableError, UnstorableTextError
 from services.ingest.model_run import RequestProblem
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,13 @@ def on_store_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[
     return response
 
 
+def on_unstorable_text(_: Request[Any, Any, Any], exc: UnstorableTextError) -> Response[Any]:
+    """A backstop: the request is checked field by field before anything is written."""
+    logger.warning("refused a request whose text cannot be stored: %s", exc)
+    return error_response(422, "invalid_request",
+                          "the request holds a NUL character or a lone surrogate")
+
+
 def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     names = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
              413: "payload_too_large"}
@@ -56,6 +63,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     RequestProblem: on_request_problem,
     StoreUnavailableError: on_store_unavailable,
     ConcurrencyError: on_store_unavailable,
+    UnstorableTextError: on_unstorable_text,
     HTTPException: on_http_exception,
     Exception: on_unexpected,
 }

@@ -8,8 +8,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from eventlog.text import unstorable_field
+
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _MAX_TEXT = 255
+MAX_DEPTH = 64
+"""Nesting allowed in a request (Labelbox's is flat): deeper JSON is a 400 before anything
+walks it, so no later step (checking its text, encoding it for PostgreSQL) can recurse too
+deep."""
 
 
 class RequestProblem(ValueError):
@@ -49,7 +55,20 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise RequestProblem(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise RequestProblem(400, f"body must be a JSON object, got {type(value).__name__}")
+    if _deeper_than(value, MAX_DEPTH):
+        raise RequestProblem(400, f"JSON nesting is too deep (at most {MAX_DEPTH} levels)")
     return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` levels (without recursing)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [child for item in level if isinstance(item, dict | list)
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def _text(payload: dict[str, Any], field: str, *, required: bool) -> str | None:
@@ -68,6 +87,12 @@ def _text(payload: dict[str, Any], field: str, *, required: bool) -> str | None:
 
 
 def validate(payload: dict[str, Any], known_model_types: Collection[str]) -> ModelRunRequest:
+    refused = unstorable_field(payload)
+    if refused is not None:  # the whole payload is recorded: every field must be storable
+        raise RequestProblem(
+            422, f"{refused} holds a NUL character or a lone surrogate, which cannot be stored",
+            refused,
+        )
     model_type = _text(payload, "modelType", required=True)
     model_run_id = _text(payload, "modelRunId", required=True)
     assert model_type is not None and model_run_id is not None

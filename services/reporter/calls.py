@@ -8,20 +8,23 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
 
+from eventlog import UnstorableTextError
+from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
-from services.reporter.faults import Outcome, classify
+from services.reporter.faults import Outcome, classify, retry_after
 from services.reporter.metrics import ReporterMetrics
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,18 @@ class CallPolicy:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     threads: int = 16
+    deadline: float = 300.0
+    """Seconds a call (all its attempts and waits) may take: a ``Retry-After`` that would
+    end past it ends the call now instead."""
+
+
+MAX_ERROR_CHARS = 2000
+
+
+def error_text(exc: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """What an exception says, as text PostgreSQL can store (Labelbox's error messages may
+    hold anything), cut to ``limit`` characters."""
+    return storable_text(f"{type(exc).__name__}: {exc}")[:limit]
 
 
 class CallFailedError(Exception):
@@ -43,20 +58,52 @@ class CallFailedError(Exception):
     retries exhausted. The delivery is parked for an operator."""
 
     def __init__(self, sdk_method: str, cause: BaseException, *, attempts: int,
-                 permanent: bool) -> None:
+                 permanent: bool, retry_after: float | None = None) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
         self.attempts = attempts
         self.permanent = permanent
         how = "permanent error" if permanent else f"gave up after {attempts} attempts"
-        super().__init__(f"{sdk_method}: {how}: {type(cause).__name__}: {cause}")
+        if retry_after is not None:
+            how += (f" (Labelbox last asked to retry after {retry_after:g} s; a wait past the "
+                    "call's deadline is not waited)")
+        super().__init__(f"{sdk_method}: {how}: {error_text(cause)}")
 
 
 class RetryableCallError(Exception):
-    def __init__(self, sdk_method: str, cause: BaseException) -> None:
+    def __init__(self, sdk_method: str, cause: BaseException,
+                 retry_after: float | None = None, attempt: int = 1) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
-        super().__init__(f"{sdk_method}: {type(cause).__name__}: {cause}")
+        self.attempt = attempt
+        self.retry_after = retry_after
+        """Seconds Labelbox asked to wait (``Retry-After`` of a 429 or 503), if it did."""
+        super().__init__(f"{sdk_method}: {error_text(cause)}")
+
+
+class _HonouringRetryAfter:
+    """Wait the ``Retry-After`` Labelbox asked for, then the backoff on top: its jitter
+    spreads the retries of the calls (and replicas) that were asked to wait the same."""
+
+    def __init__(self, backoff: wait_exponential_jitter) -> None:
+        self._backoff = backoff
+
+    def __call__(self, state: RetryCallState) -> float:
+        backoff: float = self._backoff(state)
+        failure = state.outcome.exception() if state.outcome is not None else None
+        asked = failure.retry_after if isinstance(failure, RetryableCallError) else None
+        return backoff if asked is None else asked + backoff
+
+
+class _StopAtAttemptsOrDeadline:
+    def __init__(self, attempts: int, deadline: float) -> None:
+        self._attempts = stop_after_attempt(attempts)
+        self._deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        elapsed = state.seconds_since_start or 0.0
+        past_deadline = elapsed + state.upcoming_sleep > self._deadline
+        return bool(self._attempts(state)) or past_deadline
 
 
 def _limiter(calls_per_second: float) -> AsyncLimiter:
@@ -90,9 +137,10 @@ class LabelboxCalls:
         """Attempts of a unit that may be repeated after a transient failure."""
         policy = self._policy
         return AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max,
-                                         jitter=policy.backoff_initial),
+            stop=_StopAtAttemptsOrDeadline(policy.max_attempts, policy.deadline),
+            wait=_HonouringRetryAfter(wait_exponential_jitter(
+                multiplier=policy.backoff_initial, max=policy.backoff_max,
+                jitter=policy.backoff_initial)),
             retry=retry_if_exception_type(RetryableCallError),
             reraise=True,
         )
@@ -116,13 +164,12 @@ class LabelboxCalls:
                                            attempt=attempt.retry_state.attempt_number,
                                            describe=describe, ids=ids)
         except RetryableCallError as exc:
-            raise CallFailedError(sdk_method, exc.cause, attempts=self._policy.max_attempts,
-                                  permanent=False) from exc.cause
+            raise self.gave_up(exc) from exc.cause
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def gave_up(self, exc: RetryableCallError) -> CallFailedError:
-        return CallFailedError(exc.sdk_method, exc.cause, attempts=self._policy.max_attempts,
-                               permanent=False)
+        return CallFailedError(exc.sdk_method, exc.cause, attempts=exc.attempt,
+                               permanent=False, retry_after=exc.retry_after)
 
     async def once(
         self,
@@ -147,24 +194,44 @@ class LabelboxCalls:
             except Exception as exc:
                 ended = _now()
                 outcome = classify(exc)
+                wait = retry_after(exc) if outcome is Outcome.RETRYABLE else None
                 await self._record(AuditEntry(
                     context, sdk_method, request, attempt, started, ended, outcome.value,
-                    error_type=type(exc).__name__, error=str(exc)[:2000],
-                    labelbox_ids=ids or {}))
-                logger.warning("labelbox %s for %s (attempt %d): %s: %s", sdk_method,
-                               context.model_run_id, attempt, type(exc).__name__, exc)
+                    response=None if wait is None else {"retryAfterSeconds": wait},
+                    error_type=type(exc).__name__,
+                    error=storable_text(str(exc))[:MAX_ERROR_CHARS], labelbox_ids=ids or {}))
+                logger.warning("labelbox %s for %s (attempt %d): %s", sdk_method,
+                               context.model_run_id, attempt, error_text(exc, 500))
                 if outcome is Outcome.RETRYABLE:
-                    raise RetryableCallError(sdk_method, exc) from exc
+                    raise RetryableCallError(sdk_method, exc, wait, attempt) from exc
                 raise CallFailedError(sdk_method, exc, attempts=attempt,
                                       permanent=True) from exc
             ended = _now()
-            response, found_ids = describe(result) if describe else (None, {})
+            try:
+                response, found_ids = describe(result) if describe else (None, {})
+            except Exception as exc:  # an answer of a shape we did not expect: audited
+                await self._record(AuditEntry(
+                    context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
+                    response={"undescribable": error_text(exc, 500)}, labelbox_ids=ids or {}))
+                raise
             await self._record(AuditEntry(
                 context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
                 response=response, labelbox_ids={**(ids or {}), **found_ids}))
             return result
 
     async def _record(self, entry: AuditEntry) -> None:
+        """Every call that reached Labelbox has its audit row: if what it answered cannot be
+        stored (text the adapter did not make storable), the row says so instead."""
         self._metrics.calls.labels(entry.context.action, entry.sdk_method, entry.outcome).inc()
         self._metrics.call_seconds.labels(entry.sdk_method).observe(entry.duration_ms / 1000)
-        await self._audit.record(entry)
+        try:
+            await self._audit.record(entry)
+        except UnstorableTextError as exc:
+            logger.error("labelbox %s for %s: audit row cannot hold the answer (%s); "
+                         "recording without it", entry.sdk_method, entry.context.model_run_id,
+                         exc)
+            await self._audit.record(replace(
+                entry, request=storable(dict(entry.request)),
+                response={"unrecordable": storable_text(str(exc))[:MAX_ERROR_CHARS]},
+                error=None if entry.error is None else storable_text(entry.error),
+                labelbox_ids={k: storable_text(v) for k, v in entry.labelbox_ids.items()}))

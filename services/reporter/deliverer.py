@@ -20,7 +20,7 @@ from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED
 from services.reporter.audit import CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
 from services.reporter.events import import_name, reporter_event
-from services.reporter.labelbox_port import ImportReport, LabelboxPort
+from services.reporter.labelbox_port import ImportReport, LabelboxPort, UnreadableExportError
 from services.reporter.ledger import DELIVERED, PARKED, LedgerEntry
 from services.reporter.plan import Delivery, RunPlan, as_metadata, ui_message
 from services.reporter.settings import ReporterSettings
@@ -39,18 +39,26 @@ class DeliveryOutcome:
 
 def _summary(rows: list[dict[str, Any]], model_id: str | None,
              model_run_id: str) -> dict[str, Any]:
-    """Row, label and split counts of an export, for the ``DataExported`` event."""
+    """Row, label and split counts of an export, for the ``DataExported`` event. A row of
+    another shape counts as unassigned (the trainer says what is wrong with it)."""
     labels = 0
     splits: Counter[str] = Counter()
     for row in rows:
-        experiments = row.get("experiments") or {}
-        candidates = [experiments[model_id]] if model_id in experiments else experiments.values()
+        experiments = _mapping(row.get("experiments"))
+        candidates = ([experiments[model_id]] if model_id is not None and model_id in experiments
+                      else experiments.values())
         run: Mapping[str, Any] = {}
         for experiment in candidates:
-            run = ((experiment or {}).get("runs") or {}).get(model_run_id) or run
-        labels += len(run.get("labels") or [])
-        splits[str(run.get("split") or "unassigned")] += 1
+            run = _mapping(_mapping(_mapping(experiment).get("runs")).get(model_run_id)) or run
+        found = run.get("labels")
+        labels += len(found) if isinstance(found, list) else 0
+        split = run.get("split") or "unassigned"
+        splits[split if isinstance(split, str) else f"<{type(split).__name__}>"] += 1
     return {"rows": len(rows), "labels": labels, "splits": dict(sorted(splits.items()))}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _ndjson(rows: list[dict[str, Any]]) -> bytes:
@@ -176,11 +184,20 @@ class Deliverer:
                                  f"Labelbox could not export the model run's data (export "
                                  f"task {task_id} {why})")
             return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "status": status})
-        rows = await self._calls.call(
-            context, "ExportTask.get_buffered_stream", lambda: self._port.export_rows(task_id),
-            request={"taskId": task_id, "streamType": "RESULT"}, ids=ids,
-            describe=lambda r: ({"rows": len(r)}, {}),
-        )
+        try:
+            rows = await self._calls.call(
+                context, "ExportTask.get_buffered_stream",
+                lambda: self._port.export_rows(task_id),
+                request={"taskId": task_id, "streamType": "RESULT"}, ids=ids,
+                describe=lambda r: ({"rows": len(r)}, {}),
+            )
+        except CallFailedError as exc:
+            if not isinstance(exc.cause, UnreadableExportError):
+                raise
+            await self._fail_run(delivery, plan, "EXPORTING_DATA",
+                                 f"Labelbox's export of the model run's data cannot be read "
+                                 f"(export task {task_id}): {exc.cause}")
+            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "unreadable": True})
         uri = join(settings.artifacts_url, plan.stream_id, f"attempt-{plan.attempt}",
                    "export.ndjson")
         artifact = await asyncio.to_thread(write_artifact, uri, _ndjson(rows))
@@ -270,11 +287,31 @@ class Deliverer:
         return DeliveryOutcome(DELIVERED, result)
 
 
+MAX_ROW_ERROR_CHARS = 1000
+"""Of each kept row error, as JSON text: a status file may say anything, at any length."""
+
+
+def _clipped(value: Any) -> Any:
+    """``value`` when its JSON is short, else its JSON text cut short."""
+    try:
+        text = value if isinstance(value, str) else json.dumps(value)
+    except (ValueError, RecursionError):
+        return "<unreadable>"
+    if len(text) <= MAX_ROW_ERROR_CHARS:
+        return value
+    return text[:MAX_ROW_ERROR_CHARS] + "..."
+
+
 def _row_outcomes(statuses: list[dict[str, Any]]) -> dict[str, Any]:
     failed = [s for s in statuses if str(s.get("status", "")).upper() != "SUCCESS"]
     return {
         "succeededRows": len(statuses) - len(failed),
         "failedRows": len(failed),
-        "rowErrors": [{"dataRow": (s.get("dataRow") or {}).get("id"),
-                       "errors": s.get("errors")} for s in failed[:MAX_ROW_ERRORS_KEPT]],
+        "rowErrors": [{"dataRow": _clipped(_data_row_id(s.get("dataRow"))),
+                       "errors": _clipped(s.get("errors"))}
+                      for s in failed[:MAX_ROW_ERRORS_KEPT]],
     }
+
+
+def _data_row_id(data_row: Any) -> Any:
+    return data_row.get("id") if isinstance(data_row, dict) else data_row

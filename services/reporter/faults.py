@@ -9,6 +9,8 @@ Classification works on the SDK's exception types only, so the adapter stays thi
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import requests
 from google.api_core.exceptions import RetryError
@@ -64,3 +66,36 @@ def classify(exc: BaseException) -> Outcome:
     if isinstance(exc, lbox.LabelboxError):
         return Outcome.RETRYABLE
     return Outcome.PERMANENT
+
+
+RETRY_AFTER = "trainbridge_retry_after_seconds"
+"""The attribute the adapter sets on an SDK exception whose answer carried ``Retry-After``
+(the SDK's exceptions do not keep the response)."""
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds (from seconds or an HTTP date; a date past is 0), or
+    ``None`` when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """How long Labelbox asked to wait before the next attempt (429 and 503 answers)."""
+    seconds = getattr(exc, RETRY_AFTER, None)
+    if isinstance(seconds, int | float):
+        return float(seconds)
+    if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None \
+            and exc.response.status_code in (429, 503):
+        return parse_retry_after(exc.response.headers.get("Retry-After"))
+    return None

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
+class UnreadableExportError(ValueError):
+    """A finished export whose rows cannot be read (not JSON objects, nested too deeply):
+    asking again will not help, so the run fails with this message."""
+
+
 @dataclass(frozen=True)
 class ImportReport:
     """A predictions import as Labelbox reports it."""
@@ -23,6 +28,9 @@ class ImportReport:
 
 
 class LabelboxPort(Protocol):
+    """Everything a method returns is storable text (:func:`eventlog.text.storable`):
+    Labelbox's answers may hold NUL or lone surrogates, which PostgreSQL refuses."""
+
     def update_status(self, model_run_id: str, status: str, metadata: Mapping[str, str],
                       error_message: str | None) -> None: ...
 
@@ -39,7 +47,8 @@ class LabelboxPort(Protocol):
         ...
 
     def export_rows(self, task_id: str) -> list[dict[str, Any]]:
-        """The rows of a finished export (export-v2 JSON lines)."""
+        """The rows of a finished export (export-v2 JSON lines). Raises
+        ``UnreadableExportError`` when they cannot be read."""
         ...
 
     def find_import(self, model_run_id: str, name: str) -> ImportReport | None:

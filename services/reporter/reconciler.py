@@ -10,9 +10,10 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from eventlog import EventStore, json_logs
+from eventlog import EventStore, StoreUnavailableError, UnstorableTextError, json_logs
 from eventlog.contract import STREAM_PREFIX, model_run_id_of
-from services.reporter.deliverer import Deliverer
+from services.reporter.calls import error_text
+from services.reporter.deliverer import Deliverer, DeliveryOutcome
 from services.reporter.ledger import DELIVERED, PARKED, Ledger
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.plan import Delivery, plan_run
@@ -79,6 +80,15 @@ class Reconciler:
             await asyncio.wait_for(self._no_acknowledgements.wait(),
                                    ACKNOWLEDGEMENTS_FIRST_SECONDS)
 
+    async def _record(self, stream_id: str, model_run_id: str, delivery: Delivery,
+                      outcome: DeliveryOutcome) -> None:
+        await self._ledger.record(
+            stream_id=stream_id, delivery_key=delivery.key, model_run_id=model_run_id,
+            attempt=delivery.attempt, action=delivery.action,
+            cause_event_id=delivery.cause.event_id, state=outcome.state, result=outcome.result,
+            error=outcome.error,
+        )
+
     async def _deliver_next(self, stream_id: str, *, acknowledgement_only: bool = False
                             ) -> bool:
         """Deliver the first delivery not done yet; ``False`` when there is none or the
@@ -108,12 +118,26 @@ class Reconciler:
             break
         if pending is None or (acknowledgement_only and not pending.acknowledges):
             return False
-        outcome = await self._deliverer.deliver(pending, plan, ledger)
-        await self._ledger.record(
-            stream_id=stream_id, delivery_key=pending.key, model_run_id=plan.model_run_id,
-            attempt=pending.attempt, action=pending.action, cause_event_id=pending.cause.event_id,
-            state=outcome.state, result=outcome.result, error=outcome.error,
-        )
+        try:
+            outcome = await self._deliverer.deliver(pending, plan, ledger)
+        except StoreUnavailableError:
+            raise  # the database is away: the delivery is tried again when it is back
+        except Exception as exc:
+            # Its result cannot be recorded (an event or audit row the database refuses, a
+            # bug): trying again would repeat the Labelbox calls forever. An operator sees it
+            # in `trainbridge parked` and can redrive it.
+            logger.exception("%s: %s parked: its outcome cannot be recorded", stream_id,
+                             pending.key)
+            outcome = DeliveryOutcome(PARKED, {"unrecorded": True},
+                                      f"outcome cannot be recorded: {error_text(exc)}")
+        try:
+            await self._record(stream_id, plan.model_run_id, pending, outcome)
+        except UnstorableTextError as exc:
+            logger.error("%s: %s parked: the ledger refuses its result (%s)", stream_id,
+                         pending.key, exc)
+            outcome = DeliveryOutcome(PARKED, {"unrecorded": True},
+                                      f"outcome cannot be recorded: {error_text(exc)}")
+            await self._record(stream_id, plan.model_run_id, pending, outcome)
         self._metrics.deliveries.labels(pending.action, outcome.state).inc()
         if outcome.state == DELIVERED:
             lag = max(0.0, (datetime.now(UTC) - pending.cause.recorded_at).total_seconds())

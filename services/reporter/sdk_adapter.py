@@ -35,7 +35,9 @@ from lbox.exceptions import ResourceNotFoundError
 from lbox.request_client import RequestClient
 from requests.adapters import HTTPAdapter
 
-from services.reporter.labelbox_port import ImportReport
+from eventlog.text import storable, storable_text
+from services.reporter.faults import RETRY_AFTER, parse_retry_after
+from services.reporter.labelbox_port import ImportReport, UnreadableExportError
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +61,40 @@ def _sdk_method(name: str) -> Iterator[None]:
         _calling.sdk_method = None
 
 
+class _PerThreadSdkMethod(RequestClient):  # type: ignore[misc]
+    """The SDK's pagination names its method on the request client (``set_sdk_method``),
+    which every thread shares: a request sent meanwhile from another thread took that
+    name. Here the name is the sending thread's: the adapter's own name for the call,
+    else what this thread's pagination set."""
+
+    @property
+    def sdk_method(self) -> str | None:
+        named: str | None = getattr(_calling, "sdk_method", None)
+        if named is not None:
+            return named
+        paginating: str | None = getattr(_calling, "paginating", None)
+        return paginating
+
+    @sdk_method.setter
+    def sdk_method(self, value: str | None) -> None:
+        _calling.paginating = value
+
+
 def _name_calls_without_stack_walks() -> None:
     lbox.request_client.call_info_as_str = _named_call_info
     labelbox.pagination.call_info_as_str = _named_call_info
+
+
+class _RetryAfterAdapter(HTTPAdapter):
+    """Keeps the ``Retry-After`` of a 429 or 503 answer for the thread that sent the request:
+    the SDK turns those answers into exceptions that do not keep the response."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        response = super().send(request, *args, **kwargs)
+        if response.status_code in (429, 503):
+            _calling.retry_after = response.headers.get("Retry-After")
+        return response
 
 
 def _read_environment_once(session: requests.Session, endpoint: str) -> None:
@@ -104,9 +137,10 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     _name_calls_without_stack_walks()
     client = labelbox.Client(api_key=api_key, endpoint=endpoint, enable_experimental=True)
     request_client = client._request_client
+    request_client.__class__ = _PerThreadSdkMethod
     _read_environment_once(request_client._connection, endpoint)
     _remember_user(client)
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections)
+    adapter = _RetryAfterAdapter(pool_connections=2, pool_maxsize=connections)
     for scheme in ("http://", "https://"):
         request_client._connection.mount(scheme, adapter)
     unwrapped: Callable[..., Any] | None = getattr(RequestClient.execute, "__wrapped__", None)
@@ -117,16 +151,65 @@ def single_attempt_client(api_key: str, endpoint: str, timeout: float,
     @functools.wraps(unwrapped)
     def execute_once(*args: Any, **kwargs: Any) -> Any:
         kwargs["timeout"] = timeout  # Client.execute always passes its own 60 s
-        return unwrapped(request_client, *args, **kwargs)
+        _calling.retry_after = None
+        try:
+            return unwrapped(request_client, *args, **kwargs)
+        except Exception as exc:
+            asked = parse_retry_after(_calling.retry_after)
+            if asked is not None:  # read by services.reporter.faults.retry_after
+                setattr(exc, RETRY_AFTER, asked)
+            raise
+        finally:
+            _calling.retry_after = None
 
     request_client.execute = execute_once
     return client
 
 
+def _text(value: Any) -> str:
+    return storable_text(str(value))
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
 def _report(response: Mapping[str, Any]) -> ImportReport:
-    return ImportReport(import_id=str(response["id"]), name=str(response["name"]),
-                        state=str(response["state"]), progress=response.get("progress"),
-                        status_file_url=response.get("statusFileUrl"))
+    return ImportReport(import_id=_text(response["id"]), name=_text(response["name"]),
+                        state=_text(response["state"]),
+                        progress=_optional_text(response.get("progress")),
+                        status_file_url=_optional_text(response.get("statusFileUrl")))
+
+
+def _row(value: Any) -> dict[str, Any]:
+    """An export row as JSON PostgreSQL can store."""
+    row = json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(row, Mapping):
+        raise UnreadableExportError(f"an export row is a JSON {type(row).__name__}, "
+                                    "not an object")
+    kept: dict[str, Any] = storable(row)
+    return kept
+
+
+def _unreadable(exc: ValueError | RecursionError) -> UnreadableExportError:
+    if isinstance(exc, UnreadableExportError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return UnreadableExportError("an export row is nested too deeply to read")
+    return UnreadableExportError(f"an export row is not JSON: {storable_text(str(exc))[:200]}")
+
+
+def _status_line(line: str) -> dict[str, Any]:
+    """One line of an import's status file; a line that cannot be read counts as a row
+    that failed, saying why."""
+    try:
+        status = storable(json.loads(line))
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+        return {"status": "UNREADABLE", "errors": [{"message": f"status line {why}"}]}
+    if not isinstance(status, dict):
+        return {"status": "UNREADABLE", "errors": [{"message": "status line not an object"}]}
+    return status
 
 
 class SdkLabelbox:
@@ -157,19 +240,17 @@ class SdkLabelbox:
 
     def export_status(self, task_id: str) -> str:
         with _sdk_method("ExportTask:get_task"):
-            return str(ExportTask.get_task(self._client, task_id).status)
+            return _text(ExportTask.get_task(self._client, task_id).status)
 
     def export_rows(self, task_id: str) -> list[dict[str, Any]]:
         with _sdk_method("ExportTask:get_buffered_stream"):
             task = ExportTask.get_task(self._client, task_id)
             if not task.has_result():
                 return []
-            rows = []
-            for output in task.get_buffered_stream():
-                value = output.json
-                rows.append(json.loads(value) if isinstance(value, str | bytes)
-                            else dict(value))
-        return rows
+            try:  # the SDK parses each line itself (json.loads)
+                return [_row(output.json) for output in task.get_buffered_stream()]
+            except (ValueError, RecursionError) as exc:
+                raise _unreadable(exc) from None
 
     def find_import(self, model_run_id: str, name: str) -> ImportReport | None:
         try:
@@ -185,9 +266,10 @@ class SdkLabelbox:
         with _sdk_method("ModelRun:add_predictions"):
             created = self._model_run(model_run_id).add_predictions(
                 name, [dict(x) for x in lines])
-        return ImportReport(import_id=str(created.uid), name=str(created.name),
-                            state=str(created.state.value), progress=created.progress,
-                            status_file_url=created.status_file_url)
+        return ImportReport(import_id=_text(created.uid), name=_text(created.name),
+                            state=_text(created.state.value),
+                            progress=_optional_text(created.progress),
+                            status_file_url=_optional_text(created.status_file_url))
 
     def import_row_statuses(self, report: ImportReport) -> list[dict[str, Any]]:
         # Not ``MEAPredictionImport.statuses``: it GETs the file with no timeout at all.
@@ -195,4 +277,4 @@ class SdkLabelbox:
             return []
         response = requests.get(report.status_file_url, timeout=self._timeout)
         response.raise_for_status()
-        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        return [_status_line(line) for line in response.text.splitlines() if line.strip()]

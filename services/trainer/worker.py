@@ -27,6 +27,7 @@ from eventlog.contract import (
     attempt_of,
 )
 from eventlog.postgres import PostgresEventStore
+from eventlog.text import storable_text
 from services.trainer.events import scores_of, trainer_event, ui_message
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
 from services.trainer.export_rows import ExportFormatError, RowRef, read_rows
@@ -231,8 +232,11 @@ class TrainingWorker:
 
     async def _fail(self, job: TrainingJob, emit: partial[NewEvent], stage: str,
                     message: str, detail: str) -> None:
+        # An error's text may quote what came from outside (fetched row data, a pipeline's
+        # exception): stored with a marker for what PostgreSQL refuses, never refused.
+        message, detail = storable_text(message), storable_text(detail or message)
         await self._finish(job, succeeded=False, events=[emit(
             TRAINING_FAILED, {"stage": stage, "message": ui_message(message),
-                               "detail": detail or message, "retryable": False})])
+                               "detail": detail, "retryable": False})])
         logger.warning("%s attempt %d failed while %s: %s", job.stream_id, job.attempt, stage,
                        message)

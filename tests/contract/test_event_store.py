@@ -17,6 +17,7 @@ from eventlog import (
     EventStore,
     NewEvent,
     StreamState,
+    UnstorableTextError,
 )
 from eventlog.memory import InMemoryEventStore
 from eventlog.postgres import PostgresEventStore, create_pool
@@ -250,3 +251,23 @@ async def test_an_error_from_the_callers_block_propagates_unchanged(store: Event
             raise FileNotFoundError("model.bin")
 
     assert await store.read_stream("s-1") == []
+
+
+@pytest.mark.parametrize("text", ["nul\x00inside", "lone \ud800 surrogate", "\udfff"],
+                         ids=["nul", "high-surrogate", "low-surrogate"])
+@pytest.mark.parametrize("where", ["value", "key", "metadata"])
+async def test_text_postgresql_refuses_is_an_unstorable_text_error_and_writes_nothing(
+    store: EventStore, text: str, where: str
+) -> None:
+    refused = {"value": NewEvent("Happened", {"split": text}, {"producer": "test"}),
+               "key": NewEvent("Happened", {"nested": {text: 1}}, {"producer": "test"}),
+               "metadata": NewEvent("Happened", {}, {"producer": text})}[where]
+
+    with pytest.raises(UnstorableTextError):
+        await store.append("s-1", [event(), refused])
+    with pytest.raises(UnstorableTextError):
+        async with store.unit_of_work() as uow:
+            await uow.append("s-1", [refused])
+
+    assert await store.read_stream("s-1") == []
+    await store.append("s-1", [event()])  # the store is fine afterwards

@@ -117,3 +117,23 @@ async def test_sigterm_lets_a_request_in_flight_finish(
         "SELECT count(*) FROM events WHERE stream_id = 'model_run-in-flight'"
     )
     assert stored == 1
+
+
+async def test_the_ingest_process_answers_an_oversized_body_with_a_413_the_client_reads(
+    database_url: str, broker: BrokerNamespace, pool: object,
+) -> None:
+    """A 2 MiB body (the default limit is 1 MiB), sent whole before the answer is read."""
+    from tests.ingest.test_oversized_body import request_head, send_everything_then_read
+
+    body = body_of(modelType="bounding_box", modelRunId="big", pad="x" * (2 * 1024 * 1024))
+    port = free_port()
+    process = await start_ingest(database_url, broker, port)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}")
+        answers = [await asyncio.to_thread(send_everything_then_read, port,
+                                           request_head(body), body) for _ in range(20)]
+    finally:
+        process.kill()
+        await process.wait()
+
+    assert [a[:12] for a in answers] == [b"HTTP/1.1 413"] * 20

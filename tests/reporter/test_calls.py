@@ -9,7 +9,9 @@ import pytest
 import requests
 from lbox import exceptions as lbox
 
-from services.reporter.audit import CallContext, InMemoryAuditLog
+from eventlog import UnstorableTextError
+from eventlog.text import unstorable_field
+from services.reporter.audit import AuditEntry, CallContext, InMemoryAuditLog
 from services.reporter.calls import CallFailedError, CallPolicy, LabelboxCalls
 from services.reporter.faults import Outcome, classify
 from services.reporter.metrics import ReporterMetrics
@@ -113,3 +115,53 @@ async def test_labelbox_ids_and_a_response_summary_are_audited() -> None:
     entry = audit.entries[0]
     assert entry.response == {"taskId": "task-7"}
     assert entry.labelbox_ids == {"export_task_id": "task-7"}
+
+
+class RefusingAuditLog(InMemoryAuditLog):
+    """Refuses, as PostgreSQL does, an entry holding NUL or a lone surrogate."""
+
+    async def record(self, entry: AuditEntry) -> None:
+        if unstorable_field({"request": dict(entry.request), "response": entry.response,
+                             "error": entry.error}) is not None:
+            raise UnstorableTextError("PostgreSQL refused text (NUL or a lone surrogate)")
+        await super().record(entry)
+
+
+async def test_a_call_whose_answer_the_audit_log_refuses_still_gets_its_audit_row() -> None:
+    audit = RefusingAuditLog()
+
+    answer = await calls_with(audit).call(
+        CONTEXT, "m", lambda: "odd\x00answer", request={"x": "y"},
+        describe=lambda a: ({"answer": a}, {}))
+
+    assert answer == "odd\x00answer"  # the caller makes it storable where it keeps it
+    [entry] = audit.entries
+    assert entry.outcome == "ok"
+    assert entry.response is not None and "refused text" in entry.response["unrecordable"]
+    assert entry.request == {"x": "y"}
+
+
+async def test_an_error_message_holding_nul_and_surrogates_is_audited_with_markers() -> None:
+    audit = RefusingAuditLog()
+
+    with pytest.raises(CallFailedError) as failure:
+        await calls_with(audit).call(
+            CONTEXT, "m", Flaky(lbox.ResourceConflict("taken\x00by \ud800 another")),
+            request={})
+
+    [entry] = audit.entries
+    assert (entry.outcome, entry.error) == ("permanent_error", "taken\ufffdby \ufffd another")
+    assert "taken\ufffdby" in str(failure.value)
+
+
+async def test_an_answer_of_an_unexpected_shape_is_audited_before_its_error_propagates(
+) -> None:
+    audit = InMemoryAuditLog()
+
+    with pytest.raises(KeyError):
+        await calls_with(audit).call(CONTEXT, "m", lambda: {"no": "id"}, request={},
+                                     describe=lambda a: ({"id": a["id"]}, {}))
+
+    [entry] = audit.entries
+    assert entry.outcome == "ok"  # it reached Labelbox and was answered
+    assert entry.response == {"undescribable": "KeyError: 'id'"}

@@ -3,9 +3,12 @@ those changes leave what reaches Labelbox the same."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from services.reporter.sdk_adapter import single_attempt_client
+from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
+from tests.fake_labelbox import FakeLabelbox
 from tests.reporter.conftest import Reporter, sample_rows
 from tests.reporter.test_reporting import full_run
 
@@ -64,3 +67,38 @@ async def test_every_request_names_its_sdk_method_without_the_sdks_stack_walk(
         "ExportTask:get_buffered_stream", "MEAPredictionImport:from_name",
         "ModelRun:add_predictions", "ModelRun:update_config",
     }
+
+
+def test_concurrent_paginated_and_status_calls_each_carry_their_own_sdk_method(
+    fake_labelbox: FakeLabelbox,
+) -> None:
+    """The SDK's pagination names its method on the client every thread shares; a status
+    update sent meanwhile from another thread must still be named ``ModelRun:update_status``
+    (it was named after the other thread's call on 13-24 % of them)."""
+    control = fake_labelbox.control
+    control.add_model_run("run-1", data_rows=sample_rows("run-1", 4))
+    port = SdkLabelbox(single_attempt_client(fake_labelbox.api_key or "key",
+                                             fake_labelbox.endpoint, 10.0, 16), 10.0)
+    task_id = port.start_export("run-1", "names")
+
+    def paginate() -> None:
+        for _ in range(15):
+            port.export_status(task_id)
+
+    def update() -> None:
+        for n in range(15):
+            port.update_status("run-1", "EXPORTING_DATA", {"n": str(n)}, None)
+
+    with ThreadPoolExecutor(8) as threads:
+        for future in [threads.submit(paginate if n % 2 else update) for n in range(8)]:
+            future.result()
+
+    names = {(r["operation"], r["sdk_method"]) for r in control.requests()
+             if r["path"] in ("/graphql", "/_gql")}
+    assert len(control.requests("setPipelineStatusPyApi")) == 60
+    assert len(control.requests("GetUserCreatedTasksPyApi")) >= 60
+    assert names == {("exportDataRowsInModelRunPyApi", "ModelRun:export"),
+                     ("GetUserPyApi", "ModelRun:export"),
+                     ("GetUserCreatedTasksPyApi", "ModelRun:export"),
+                     ("GetUserCreatedTasksPyApi", "ExportTask:get_task"),
+                     ("setPipelineStatusPyApi", "ModelRun:update_status")}

@@ -154,3 +154,21 @@ async def test_a_bad_box_names_the_row_and_the_box(
     assert failed["stage"] == "PREPARING_DATA"
     assert "data row dr-4" in failed["message"] and "'car'" in failed["message"]
     assert problem in failed["message"]
+
+
+async def test_a_failure_quoting_text_postgresql_refuses_is_recorded_with_a_marker(
+    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path,
+) -> None:
+    text = "Maria Lopez moved to Lisbon."
+    good = {"row_data": text, "objects": [lb.text_entity("person", text, 0, 10),
+                                          lb.text_entity("city", text, 21, 26)]}
+    export = rows(10, all=good)
+    export[3] = lb.export_row(  # an artifact written before exports were made storable
+        "model-1", "run-1", data_row_id="dr-\x00\ud8003", global_key="k-3", split="training",
+        **{**good, "objects": [{**lb.text_entity("city", text, 21, 26),
+                                "location": {"start": 21, "end": 40}}]})
+
+    failed = await failure_of(store, pool, settings, http, tmp_path, "ner", export)
+
+    assert "data row dr-\ufffd\ufffd3" in failed["message"]
