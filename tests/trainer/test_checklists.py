@@ -98,7 +98,6 @@ def test_it_clears_the_quality_bar_the_most_frequent_answers_cannot(trained: Tra
     assert evaluation.headline == "micro_f1"
     assert evaluation.scores["micro_f1"] >= 0.85
     assert frequent.scores["micro_f1"] <= evaluation.scores["micro_f1"] - 0.2
-    assert trained.seconds < 15
 
 
 def test_every_data_row_gets_one_checklist_per_question_named_as_the_ontology(

@@ -84,7 +84,6 @@ def test_it_finds_objects_where_a_centred_box_of_the_mean_size_finds_none(
     assert set(evaluation.per_class["ap50"]) == set(CLASSES)
     assert min(evaluation.per_class["ap50"].values()) >= 0.5
     assert trivial.scores["map50"] < 0.1
-    assert trained.seconds < 30
 
 
 def test_every_data_row_is_predicted_unlabelled_ones_too(trained: Trained) -> None:
