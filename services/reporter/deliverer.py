@@ -121,11 +121,19 @@ class Deliverer:
 
     async def _config(self, plan: RunPlan, context: CallContext,
                       config: Mapping[str, Any]) -> DeliveryOutcome:
-        await self._calls.call(
-            context, "ModelRun.update_config",
-            lambda: self._port.update_config(plan.model_run_id, config),
-            request={"modelRunId": plan.model_run_id, "config": dict(config)},
-        )
+        """Best effort: the model is trained and its predictions imported, so a config that
+        Labelbox refuses (or that keeps failing) is recorded, never holds ``COMPLETE`` back.
+        Every attempt is in the audit log."""
+        try:
+            await self._calls.call(
+                context, "ModelRun.update_config",
+                lambda: self._port.update_config(plan.model_run_id, config),
+                request={"modelRunId": plan.model_run_id, "config": dict(config)},
+            )
+        except CallFailedError as exc:
+            logger.warning("%s: the run's config was not updated (%s); completing anyway",
+                           plan.stream_id, exc)
+            return DeliveryOutcome(DELIVERED, {"keys": sorted(config), "error": str(exc)})
         return DeliveryOutcome(DELIVERED, {"keys": sorted(config)})
 
     async def _complete(self, delivery: Delivery, plan: RunPlan, context: CallContext,

@@ -219,8 +219,9 @@ def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
             break
         elif kind == TRAINING_FAILED:
             message = ui_message(str(data.get("message") or "Training failed"))
+            stopped = {"progress": "stopped", "eta_seconds": ""} if progressed else {}
             planner.add("status/FAILED", "status", event, status="FAILED",
-                        metadata=as_metadata({"failed_stage": data.get("stage")}),
+                        metadata=as_metadata({"failed_stage": data.get("stage"), **stopped}),
                         error_message=message)
             break
     return RunPlan(

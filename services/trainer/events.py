@@ -3,6 +3,7 @@ attempt and the step, so repeating a step after a crash is an idempotent append.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -41,9 +42,16 @@ def ui_message(text: str) -> str:
 
 def scores_of(evaluation: Evaluation) -> Scores:
     """``ModelEvaluated.metrics``: what the reporter shows as the run's metadata."""
-    scores: Scores = {"scores": dict(evaluation.scores), "perClass": evaluation.per_class,
+    scores: Scores = {"scores": _finite(evaluation.scores),
+                      "perClass": {metric: _finite(by_class)
+                                   for metric, by_class in evaluation.per_class.items()},
                       "evaluated_split": evaluation.split,
                       "evaluated_rows": evaluation.examples}
     if evaluation.confusion:
         scores["confusion"] = evaluation.confusion
     return scores
+
+
+def _finite(values: dict[str, float]) -> dict[str, float]:
+    """JSON has no NaN or infinity: a score that is not a number is left out."""
+    return {k: float(v) for k, v in values.items() if math.isfinite(v)}

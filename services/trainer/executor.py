@@ -85,11 +85,21 @@ class Executor(Protocol):
         ...
 
 
+CHILD_PROGRESS_INTERVAL = 0.5
+"""Seconds between two progress reports the child sends the trainer (the last step always
+goes): a pipeline may report every batch without flooding the pipe."""
+
+
 def _progress_reporter(stage: str, report: Report) -> Callable[[Progress], None]:
     started = time.monotonic()
+    sent: list[float] = []
 
     def on_progress(progress: Progress) -> None:
-        elapsed = time.monotonic() - started
+        now = time.monotonic()
+        if sent and now - sent[-1] < CHILD_PROGRESS_INTERVAL and progress.step < progress.total:
+            return
+        sent[:] = [now]
+        elapsed = now - started
         eta = (elapsed / progress.step * max(progress.total - progress.step, 0)
                if progress.step > 0 else None)
         report(ProgressReport(stage, progress, round(eta, 1) if eta is not None else None))

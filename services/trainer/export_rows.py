@@ -9,6 +9,7 @@ answers}. Kinds no built-in pipeline learns (polygons, free text, ...) are left 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,18 +45,38 @@ class RowRef:
         return (self.mime_type or "").startswith("image/")
 
 
-def _run_of(row: Mapping[str, Any], model_id: str | None, model_run_id: str) -> Mapping[str, Any]:
-    experiments = row.get("experiments") or {}
-    candidates = [experiments[model_id]] if model_id in experiments else experiments.values()
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """``value`` as an object (null: empty), or the row is not of Labelbox's shape."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ExportFormatError(f"{where} is a {type(value).__name__}, not an object")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ExportFormatError(f"{where} is a {type(value).__name__}, not a list")
+    return value
+
+
+def _run_of(row: Mapping[str, Any], model_id: str | None, model_run_id: str,
+            where: str) -> Mapping[str, Any]:
+    experiments = _mapping(row.get("experiments"), f"{where}: experiments")
+    candidates = ([experiments[model_id]] if model_id is not None and model_id in experiments
+                  else experiments.values())
     for experiment in candidates:
-        runs = (experiment or {}).get("runs") or {}
+        runs = _mapping(_mapping(experiment, f"{where}: experiment").get("runs"),
+                        f"{where}: runs")
         if model_run_id in runs:
-            return runs[model_run_id] or {}
+            return _mapping(runs[model_run_id], f"{where}: model run")
     return {}
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ExportFormatError(f"{where}: {value!r} is not a number")
     return float(value)
 
@@ -74,8 +95,10 @@ def _classification(value: Any) -> Annotation | None:
         answer = _answer(value["radio_answer"])
         return Radio(feature, answer) if answer else None
     if "checklist_answers" in value:
-        answers = [a for a in map(_answer, value.get("checklist_answers") or []) if a]
-        return Checklist(feature, tuple(answers))
+        chosen = value.get("checklist_answers") or []
+        if not isinstance(chosen, list):
+            return None
+        return Checklist(feature, tuple(a for a in map(_answer, chosen) if a))
     return None
 
 
@@ -97,21 +120,24 @@ def _object(value: Any, where: str) -> Annotation | None:
 
 
 def _annotations(run: Mapping[str, Any], where: str) -> tuple[bool, tuple[Annotation, ...]]:
-    labels = [label for label in run.get("labels") or [] if isinstance(label, Mapping)]
+    labels = [label for label in _list(run.get("labels"), f"{where}: labels")
+              if isinstance(label, Mapping)]
     found: list[Annotation] = []
     for label in labels:
-        annotations = label.get("annotations") or {}
-        for value in annotations.get("classifications") or []:
+        annotations = _mapping(label.get("annotations"), f"{where}: annotations")
+        for value in _list(annotations.get("classifications"), f"{where}: classifications"):
             if (annotation := _classification(value)) is not None:
                 found.append(annotation)
-        for value in annotations.get("objects") or []:
+        for value in _list(annotations.get("objects"), f"{where}: objects"):
             if (annotation := _object(value, where)) is not None:
                 found.append(annotation)
     return bool(labels), tuple(found)
 
 
 def _dimension(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value)
 
 
 def read_row(row: Any, number: int, model_id: str | None, model_run_id: str) -> RowRef:
@@ -122,10 +148,10 @@ def read_row(row: Any, number: int, model_id: str | None, model_run_id: str) -> 
     row_data = data_row.get("row_data")
     if not isinstance(row_data, str):
         raise ExportFormatError(f"{where}: no row_data")
-    run = _run_of(row, model_id, model_run_id)
+    run = _run_of(row, model_id, model_run_id, where)
     split = run.get("split")
     labelled, annotations = _annotations(run, where)
-    media = row.get("media_attributes") or {}
+    media = _mapping(row.get("media_attributes"), f"{where}: media_attributes")
     return RowRef(
         data_row_id=str(data_row["id"]),
         row_data=row_data,

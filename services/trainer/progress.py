@@ -4,14 +4,22 @@ cannot flood the log or Labelbox. The reporter mirrors only the latest."""
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Callable
 
-from eventlog import EventStore, NewEvent
+from eventlog import EventStore, NewEvent, StoreUnavailableError
 from eventlog.contract import TRAINING_PROGRESSED
 from services.trainer.executor import ProgressReport
 
 Emit = Callable[..., NewEvent]
+logger = logging.getLogger(__name__)
+
+
+def finite(value: float | None) -> float | None:
+    """JSON (and jsonb) have no NaN or infinity: a diverging loss is recorded as unknown."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 class ProgressThrottle:
@@ -32,8 +40,15 @@ class ProgressThrottle:
         self._last = now
         self._appended += 1
         progress = report.progress
-        await self._store.append(self._stream_id, [self._emit(
-            TRAINING_PROGRESSED,
-            {"stage": report.stage, "step": progress.step, "total": progress.total,
-             "unit": progress.unit, "loss": progress.loss, "etaSeconds": report.eta_seconds},
-            step=f"progress-{self._appended}")])
+        try:
+            await self._store.append(self._stream_id, [self._emit(
+                TRAINING_PROGRESSED,
+                {"stage": report.stage, "step": progress.step, "total": progress.total,
+                 "unit": str(progress.unit), "loss": finite(progress.loss),
+                 "etaSeconds": finite(report.eta_seconds)},
+                step=f"progress-{self._appended}")])
+        except StoreUnavailableError:
+            raise  # the lease decides, as for every other append
+        except Exception:
+            # Progress is a courtesy: what cannot be recorded never fails the training.
+            logger.exception("%s: progress %s not recorded", self._stream_id, progress)

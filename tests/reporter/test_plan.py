@@ -190,3 +190,12 @@ def test_progress_never_moves_a_status_backwards_and_complete_closes_it() -> Non
     assert plan is not None
     complete = plan.deliveries[-1]
     assert (complete.metadata["progress"], complete.metadata["eta_seconds"]) == ("done", "0")
+
+
+def test_a_failed_run_says_its_progress_stopped() -> None:
+    events = [requested(RUN), export_requested(RUN), stage(RUN, "TRAINING_MODEL"),
+              progressed(RUN, 4), failed(RUN, "Deadline of 2.0s exceeded while training")]
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    assert plan.deliveries[-1].metadata == {"failed_stage": "TRAINING_MODEL",
+                                            "progress": "stopped", "eta_seconds": ""}

@@ -377,3 +377,21 @@ async def test_two_reporter_replicas_racing_on_the_same_runs_deliver_each_once(
                                                     "TRAINING_MODEL", "COMPLETE"]
         assert control.operations(run).count("setPipelineStatusPyApi") == 7
         assert len(control.exports(run)) == 1 and len(control.imports(run)) == 1
+
+
+async def test_a_config_labelbox_refuses_is_recorded_and_the_run_still_completes(
+    reporter: Reporter,
+) -> None:
+    control = reporter.fake.control
+    control.add_model_run(RUN, data_rows=sample_rows(RUN, 8))
+    control.add_fault("updateModelRunConfigPyApi", model_run_id=RUN,
+                      graphql_error="AUTHORIZATION_ERROR")
+
+    await full_run(reporter, RUN)
+
+    assert control.statuses(RUN)[-1] == "COMPLETE"
+    [config] = [r for r in await reporter.ledger_rows(RUN) if r["action"] == "config"]
+    assert config["state"] == "delivered" and "AuthorizationError" in config["result"]["error"]
+    assert await reporter.ledger.parked() == []
+    refused = [c for c in await reporter.audit(RUN) if c["sdk_method"] == "ModelRun.update_config"]
+    assert [c["outcome"] for c in refused] == ["permanent_error"]

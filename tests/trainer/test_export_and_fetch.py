@@ -148,3 +148,31 @@ async def test_an_image_row_needs_a_url() -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(FetchError, match="image row needs a URL"):
             await load_examples(refs, "image", client, FetchLimits())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"experiments": []}, "data row dr-5: experiments is a list, not an object"),
+    ({"media_attributes": ["image/png"]},
+     "data row dr-5: media_attributes is a list, not an object"),
+    ({"experiments": {"model-1": {"runs": {"run-1": {"labels": [{"annotations": ["x"]}]}}}}},
+     "data row dr-5: annotations is a list, not an object"),
+    ({"experiments": {"model-1": {"runs": {"run-1": {"labels": "all of them"}}}}},
+     "data row dr-5: labels is a str, not a list"),
+])
+def test_a_row_of_another_shape_is_a_clear_error_naming_the_row(
+    change: dict[str, object], message: str,
+) -> None:
+    row = {**export_row("dr-5", "text", "a", None), **change}
+
+    with pytest.raises(ExportFormatError, match=message):
+        read_rows([row], "model-1", "run-1")
+
+
+def test_an_infinite_coordinate_is_not_a_number() -> None:
+    box = sample.bounding_box("car", 1, 2, 3, 4)
+    box["bounding_box"]["top"] = float("inf")
+    row = sample.export_row("model-1", "run-1", data_row_id="dr-6", global_key="k",
+                            row_data="x", split=None, objects=[box])
+
+    with pytest.raises(ExportFormatError, match="data row dr-6: box 'car' top: inf"):
+        read_rows([row], "model-1", "run-1")

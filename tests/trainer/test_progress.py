@@ -56,3 +56,26 @@ async def test_the_event_ids_repeat_when_a_run_is_trained_again() -> None:
         ids.append([e.event_id for e in await store.read_stream(STREAM)])
 
     assert ids[0] == ids[1]
+
+
+async def test_a_diverging_loss_is_recorded_as_unknown_not_as_a_failure() -> None:
+    store = InMemoryEventStore()
+    emit = partial(trainer_event, stream_id=STREAM, attempt=1, correlation_id=None)
+    throttle = ProgressThrottle(store, STREAM, emit, interval=5.0, clock=Clock())
+
+    await throttle(report(3, loss=float("nan"), eta=float("inf")))
+
+    [event] = await store.read_stream(STREAM)
+    assert (event.data["loss"], event.data["etaSeconds"]) == (None, None)
+
+
+def test_the_child_sends_at_most_one_report_per_interval_and_always_the_last() -> None:
+    from services.trainer.executor import _progress_reporter
+
+    sent: list[object] = []
+    on_progress = _progress_reporter("TRAINING_MODEL", sent.append)
+    for step in range(1, 1001):
+        on_progress(Progress(step, 1000, "batch"))
+
+    steps = [r.progress.step for r in sent if isinstance(r, ProgressReport)]
+    assert steps[0] == 1 and steps[-1] == 1000 and len(steps) < 10

@@ -63,7 +63,7 @@ def _pixels(example: Example) -> NDArray[np.float64]:
         image = Image.open(io.BytesIO(example.content))
         image.draft("RGB", (SIDE * 2, SIDE * 2))  # a cheap JPEG downscale while decoding
         rgb = image.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise DataError(f"data row {example.data_row_id}: not a readable image "
                         f"({' '.join(str(exc).split())})") from exc
     return np.asarray(rgb, dtype=np.float64) / 255.0

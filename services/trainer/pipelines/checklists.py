@@ -14,6 +14,8 @@ CLASSIFIER = "logistic regression per option (one-vs-rest), L1-regularised (libl
 
 class TextChecklists(ChecklistPipeline):
     model_type = "text_multi_classification"
+    requires = ("sklearn",)
+    extra = "classification"
     media = "text"
     description = (
         "Multi-label text classification: every checklist question at once, TF-IDF word and "
@@ -50,6 +52,8 @@ class TextChecklists(ChecklistPipeline):
 
 class ImageChecklists(ChecklistPipeline):
     model_type = "image_multi_classification"
+    requires = ("sklearn", "PIL")
+    extra = "classification"
     media = "image"
     description = (
         "Multi-label image classification: every checklist question at once, colour "

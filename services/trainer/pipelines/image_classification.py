@@ -17,6 +17,8 @@ BINS = 8
 
 class ImageClassification(RadioPipeline):
     model_type = "image_single_classification"
+    requires = ("sklearn", "PIL")
+    extra = "classification"
     media = "image"
     description = (
         "Single-label image classification: colour histograms + 16x16 grey pixels + "
@@ -54,7 +56,7 @@ def image_features(example: Example) -> Any:
         image = Image.open(io.BytesIO(example.content))
         image.draft("RGB", (THUMBNAIL * 4, THUMBNAIL * 4))  # cheap JPEG downscale on decode
         rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise DataError(
             f"data row {example.data_row_id}: not a readable image ({exc})") from exc
     pixels = np.asarray(rgb.resize((THUMBNAIL, THUMBNAIL)), dtype=np.float32) / 255.0

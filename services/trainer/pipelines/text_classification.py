@@ -16,6 +16,8 @@ def text_of(content: str | bytes) -> str:
 
 class TextClassification(RadioPipeline):
     model_type = "text_single_classification"
+    requires = ("sklearn",)
+    extra = "classification"
     description = (
         "Single-label text classification: TF-IDF word and bigram features + logistic "
         "regression, one per radio question"
