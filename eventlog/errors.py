@@ -24,3 +24,9 @@ class EventIdConflictError(EventLogError):
 
 class StoreUnavailableError(EventLogError):
     """The database could not be reached; nothing was written."""
+
+
+class MisconfiguredError(EventLogError):
+    """The database or the broker refuses us for a reason that retrying cannot fix: wrong
+    credentials, a missing database, a schema that needs ``trainbridge migrate``. The
+    message is one line naming the setting (redacted) and the fix."""

@@ -11,13 +11,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from eventlog.errors import EventLogError
+from eventlog.errors import EventLogError, MisconfiguredError
+from eventlog.redaction import RedactingFilter, known_secrets, mask, redact
 from eventlog.settings import (
     BrokerSettings,
     DatabaseSettings,
     RelaySettings,
     SettingsError,
-    redact,
 )
 
 
@@ -41,12 +41,12 @@ def _service_settings(
 ) -> tuple[DatabaseSettings, BrokerSettings, RelaySettings]:
     """What every long-running service reads: database, broker and relay settings. It also
     switches logging to JSON lines (after the settings, so a configuration error still
-    reads as plain text)."""
+    reads as plain text), keeping the redaction."""
     from eventlog.json_logs import use_json_logs
 
     settings = (DatabaseSettings.from_env(environ), BrokerSettings.from_env(environ),
                 RelaySettings.from_env(environ))
-    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)))
     return settings
 
 
@@ -394,19 +394,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(environ: Mapping[str, str]) -> str:
+    level = (environ.get("TRAINBRIDGE_LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"TRAINBRIDGE_LOG_LEVEL={environ['TRAINBRIDGE_LOG_LEVEL']!r}: "
+                            f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    logging.basicConfig(
-        level=os.environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """Run one command. Every configuration mistake ends here as one line on stderr and exit
+    status 2 (a wrong setting, a database or broker that refuses our credentials, a schema
+    that needs `trainbridge migrate`); other known failures as one line and status 1."""
+    secrets = known_secrets(environ)
+    try:
+        level = log_level(environ)
+    except SettingsError as exc:
+        print(f"trainbridge: configuration error: {mask(str(exc), secrets)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redacting = RedactingFilter(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args, environ)
-    except SettingsError as exc:
-        print(f"trainbridge: configuration error: {exc}", file=sys.stderr)
+    except (SettingsError, MisconfiguredError) as exc:
+        print(f"trainbridge: configuration error: {mask(str(exc), secrets)}", file=sys.stderr)
         return 2
     except EventLogError as exc:
-        print(f"trainbridge: {exc}", file=sys.stderr)
+        print(f"trainbridge: {mask(str(exc), secrets)}", file=sys.stderr)
         return 1
     return code
