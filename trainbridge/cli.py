@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from eventlog.amqp import quiet_driver_logs
 from eventlog.errors import EventLogError, MisconfiguredError
 from eventlog.redaction import RedactingFilter, known_secrets, mask, redact
 from eventlog.settings import (
@@ -420,6 +421,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     for handler in logging.getLogger().handlers:
         handler.addFilter(redacting)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    quiet_driver_logs()
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args, environ)
