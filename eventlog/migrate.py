@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -15,6 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 import migrations
 from eventlog.errors import StoreUnavailableError
+from eventlog.postgres import translated_refusals
 from eventlog.settings import asyncpg_dsn, redact
 
 logger = logging.getLogger(__name__)
@@ -77,14 +79,19 @@ async def _grant_logins(database_url: str, passwords: Mapping[str, str]) -> None
 def grant_logins(database_url: str, passwords: Mapping[str, str]) -> None:
     """Let the service roles log in with these passwords (``{"ingest": "..."}``)."""
     if passwords:
-        asyncio.run(_grant_logins(database_url, passwords))
+        asyncio.run(_refusals_translated(_grant_logins(database_url, passwords), database_url))
+
+
+async def _refusals_translated(work: Coroutine[Any, Any, None], database_url: str) -> None:
+    async with translated_refusals(database_url):
+        await work
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Create the database if needed and bring it to ``revision``. Safe to run twice or
     concurrently."""
     try:
-        asyncio.run(ensure_database(database_url))
+        asyncio.run(_refusals_translated(ensure_database(database_url), database_url))
         command.upgrade(alembic_config(database_url), revision)
     except (OSError, asyncpg.PostgresConnectionError, OperationalError, InterfaceError) as exc:
         cause = exc.orig if isinstance(exc, OperationalError | InterfaceError) else exc

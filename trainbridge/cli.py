@@ -51,6 +51,23 @@ def _service_settings(
     return settings
 
 
+def _dependencies_ready(database: DatabaseSettings, broker: BrokerSettings) -> bool:
+    """Check the database's schema and the broker's credentials before serving (see
+    eventlog.preflight); False if a signal arrived while waiting for the database."""
+    import asyncio
+
+    from eventlog.preflight import check_dependencies
+    from eventlog.runner import run_until_signalled
+
+    ready: list[bool] = []
+
+    async def check(stop: asyncio.Event) -> None:
+        ready.append(await check_dependencies(database, broker, stop))
+
+    asyncio.run(run_until_signalled(check))
+    return bool(ready and ready[0])
+
+
 def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
     from dataclasses import replace
@@ -60,6 +77,8 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
     database, broker, relay = _service_settings(environ)
+    if not _dependencies_ready(database, broker):
+        return 0
     asyncio.run(serve(ingest, database, broker, relay))
     return 0
 
@@ -73,6 +92,8 @@ def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     trainer = TrainerSettings.from_env(environ)
     database, broker, relay = _service_settings(environ)
+    if not _dependencies_ready(database, broker):
+        return 0
     asyncio.run(run_until_signalled(lambda stop: serve(trainer, database, broker, relay, stop)))
     return 0
 
@@ -89,6 +110,8 @@ def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.metrics_port is not None:
         reporter = replace(reporter, metrics_port=args.metrics_port)
     database, broker, relay = _service_settings(environ)
+    if not _dependencies_ready(database, broker):
+        return 0
     asyncio.run(run_until_signalled(lambda stop: serve(reporter, database, broker, relay, stop)))
     return 0
 
