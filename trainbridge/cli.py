@@ -23,11 +23,15 @@ from eventlog.settings import (
 
 
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from importlib.metadata import version
+
     from eventlog import migrate
     from eventlog.settings import read_setting
 
     settings = DatabaseSettings.from_env(environ)
-    logging.getLogger("trainbridge").info("migrating %s", redact(settings.url))
+    logging.getLogger("trainbridge").info("trainbridge migrate %s: migrating %s to %s",
+                                          version("trainbridge"), redact(settings.url),
+                                          args.revision)
     migrate.upgrade(settings.url, args.revision)
     passwords = {
         service: password for service, setting in migrate.LOGIN_PASSWORD_SETTINGS.items()
@@ -49,6 +53,20 @@ def _service_settings(
                 RelaySettings.from_env(environ))
     use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)))
     return settings
+
+
+def _starting(service: str, database: DatabaseSettings, broker: BrokerSettings,
+              **details: object) -> None:
+    """The one line a service logs before it starts: what runs, where it connects (redacted)
+    and the settings that matter to an operator reading the log."""
+    from importlib.metadata import version
+
+    shown = ", ".join(f"{name}={value}" for name, value in details.items())
+    logging.getLogger("trainbridge").info(
+        "trainbridge %s %s starting: database=%s broker=%s namespace=%s log_level=%s%s",
+        service, version("trainbridge"), redact(database.url), redact(broker.url),
+        broker.namespace, logging.getLevelName(logging.getLogger().level),
+        f" {shown}" if shown else "")
 
 
 def _dependencies_ready(database: DatabaseSettings, broker: BrokerSettings) -> bool:
@@ -77,6 +95,8 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
     database, broker, relay = _service_settings(environ)
+    _starting("ingest", database, broker, listen=f"{ingest.host}:{ingest.port}",
+              webhook_secrets=len(ingest.secrets), max_body_bytes=ingest.max_body_bytes)
     if not _dependencies_ready(database, broker):
         return 0
     asyncio.run(serve(ingest, database, broker, relay))
@@ -92,6 +112,9 @@ def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     trainer = TrainerSettings.from_env(environ)
     database, broker, relay = _service_settings(environ)
+    _starting("trainer", database, broker, trainer_id=trainer.trainer_id,
+              artifacts=redact(trainer.artifacts_url), lease_seconds=trainer.lease_seconds,
+              memory_limit_bytes=trainer.memory_limit_bytes)
     if not _dependencies_ready(database, broker):
         return 0
     asyncio.run(run_until_signalled(lambda stop: serve(trainer, database, broker, relay, stop)))
@@ -110,6 +133,11 @@ def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.metrics_port is not None:
         reporter = replace(reporter, metrics_port=args.metrics_port)
     database, broker, relay = _service_settings(environ)
+    _starting("reporter", database, broker, reporter_id=reporter.reporter_id,
+              labelbox=redact(reporter.endpoint), artifacts=redact(reporter.artifacts_url),
+              metrics=f"{reporter.metrics_host}:{reporter.metrics_port}"
+              if reporter.metrics_port else "off",
+              concurrency=reporter.concurrency)
     if not _dependencies_ready(database, broker):
         return 0
     asyncio.run(run_until_signalled(lambda stop: serve(reporter, database, broker, relay, stop)))

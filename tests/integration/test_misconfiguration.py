@@ -5,10 +5,13 @@ and exit status 2: never a traceback, never silence, never a retry loop."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -110,14 +113,19 @@ async def test_services_refuse_a_schema_older_than_their_code(
     command: str, empty_database: str, broker: BrokerNamespace,
 ) -> None:
     await asyncio.to_thread(migrate.upgrade, empty_database, "0007")
+    url = empty_database.replace("postgres@", "postgres:db-pw-zz@") + "?sslmode=disable"
 
-    code, err = await trainbridge(command, TRAINBRIDGE_DATABASE_URL=empty_database,
+    code, err = await trainbridge(command, TRAINBRIDGE_DATABASE_URL=url,
                                   TRAINBRIDGE_AMQP_URL=broker.settings.url, **SERVICE_ENV)
 
     line = one_line(err)
     assert code == 2
     assert (f"the schema is at revision 0007, this version of Trainbridge needs "
             f"{SCHEMA_REVISION}; run `trainbridge migrate`") in line
+    starting = json.loads(err.splitlines()[0])["message"]
+    assert starting.startswith(f"trainbridge {command} {version('trainbridge')} starting: "
+                               f"database={url.replace('db-pw-zz', '***')} broker=amqp://")
+    assert "db-pw-zz" not in err
 
 
 async def test_a_wrong_broker_password_stops_a_service_with_one_line(
@@ -150,3 +158,24 @@ def test_a_refused_password_names_the_setting_and_the_fix_without_the_password()
         'password (password authentication failed for user "app"); fix the URL, or set the '
         "service role's password: run `trainbridge migrate` with "
         "TRAINBRIDGE_<SERVICE>_DATABASE_PASSWORD")
+
+
+async def test_a_metrics_port_already_in_use_stops_the_reporter_with_one_line(
+    database_url: str, broker: BrokerNamespace,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = await trainbridge(
+            "reporter", "--metrics-port", str(port), TRAINBRIDGE_DATABASE_URL=database_url,
+            TRAINBRIDGE_AMQP_URL=broker.settings.url,
+            TRAINBRIDGE_AMQP_NAMESPACE=broker.settings.namespace,
+            TRAINBRIDGE_REPORTER_METRICS_HOST="127.0.0.1", LABELBOX_API_KEY="k")
+
+    line = one_line(err)
+    assert code == 2
+    assert line == (
+        f"trainbridge: configuration error: TRAINBRIDGE_REPORTER_METRICS_PORT={port}: cannot "
+        f"serve /metrics on 127.0.0.1:{port} (Address already in use); another reporter on "
+        "this host? Choose a free port (--metrics-port), or 0 to turn /metrics off")
