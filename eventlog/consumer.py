@@ -34,6 +34,7 @@ from eventlog.errors import StoreUnavailableError
 from eventlog.events import RecordedEvent
 from eventlog.keyed_locks import KeyedLocks
 from eventlog.messages import MalformedMessageError, from_message
+from eventlog.redaction import redact
 from eventlog.settings import BrokerSettings
 from eventlog.store import EventStore, UnitOfWork
 from eventlog.topology import Topology, declare_consumer_queue
@@ -259,8 +260,9 @@ class EventConsumer:
             {
                 "x-trainbridge-consumer": self._subscription.consumer,
                 "x-trainbridge-error-type": type(exc).__name__,
-                "x-trainbridge-error": str(exc)[:1000],
-                "x-trainbridge-traceback": "".join(traceback.format_exception(exc))[-4000:],
+                "x-trainbridge-error": redact(str(exc))[:1000],
+                "x-trainbridge-traceback": redact(
+                    "".join(traceback.format_exception(exc)))[-4000:],
                 "x-trainbridge-attempts": attempts,
                 "x-trainbridge-original-routing-key": message.routing_key or "",
             }

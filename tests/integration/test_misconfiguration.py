@@ -11,6 +11,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from importlib.metadata import version
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,9 +19,11 @@ import asyncpg
 import pytest
 
 from eventlog import migrate
+from eventlog.errors import MisconfiguredError
 from eventlog.postgres import SCHEMA_REVISION, misconfiguration
-from eventlog.settings import asyncpg_dsn
+from eventlog.settings import DatabaseSettings, RelaySettings, asyncpg_dsn
 from tests.conftest import BrokerNamespace, with_database
+from tests.ports import free_port
 from tests.services import ServiceEndpoints
 
 
@@ -179,3 +182,22 @@ async def test_a_metrics_port_already_in_use_stops_the_reporter_with_one_line(
         f"trainbridge: configuration error: TRAINBRIDGE_REPORTER_METRICS_PORT={port}: cannot "
         f"serve /metrics on 127.0.0.1:{port} (Address already in use); another reporter on "
         "this host? Choose a free port (--metrics-port), or 0 to turn /metrics off")
+
+
+async def test_ingest_stops_when_the_broker_refuses_its_relay(
+    database_url: str, broker: BrokerNamespace,
+) -> None:
+    """Past the start-up check (credentials changed while running): ingest must not keep
+    accepting requests that its relay can never publish."""
+    from services.ingest.entrypoint import serve
+    from services.ingest.settings import IngestSettings
+
+    parts = urlsplit(broker.settings.url)
+    host = parts.netloc.rpartition("@")[2]
+    refused = replace(broker.settings,
+                      url=urlunsplit(parts._replace(netloc=f"guest:changed-pw-zz@{host}")))
+    ingest = IngestSettings(secrets=("s",), host="127.0.0.1", port=free_port())
+
+    with pytest.raises(MisconfiguredError, match="RabbitMQ refused the user name or password"):
+        await asyncio.wait_for(
+            serve(ingest, DatabaseSettings(url=database_url), refused, RelaySettings()), 30)
