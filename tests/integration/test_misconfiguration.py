@@ -98,11 +98,14 @@ async def test_a_missing_database_is_one_line_with_the_fix(
     assert "run `trainbridge migrate` (it creates the database)" in line
 
 
-@pytest.mark.parametrize("command", ["runs", "parked", "ingest", "trainer", "reporter"])
+@pytest.mark.parametrize("command", [
+    "runs", "parked", "audit r-1", "verify", "redrive", "replay --dry-run",
+    "retry r-1 --reason x", "ingest", "trainer", "reporter",
+])
 async def test_an_unmigrated_database_is_one_line_telling_to_migrate(
     command: str, empty_database: str, broker: BrokerNamespace,
 ) -> None:
-    code, err = await trainbridge(command, TRAINBRIDGE_DATABASE_URL=empty_database,
+    code, err = await trainbridge(*command.split(), TRAINBRIDGE_DATABASE_URL=empty_database,
                                   TRAINBRIDGE_AMQP_URL=broker.settings.url, **SERVICE_ENV)
 
     line = one_line(err)
