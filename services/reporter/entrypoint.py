@@ -27,6 +27,7 @@ from eventlog.contract import (
 from eventlog.errors import MisconfiguredError
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.relay import OutboxRelay
+from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.reporter.audit import PostgresAuditLog
 from services.reporter.calls import LabelboxCalls
@@ -128,8 +129,8 @@ async def serve(
             http = serve_metrics(reporter, metrics)
         sweeper = Sweeper(store, ledger, reconciler, metrics)
         logger.info("reporter %s delivering to %s", reporter.reporter_id, reporter.endpoint)
-        await asyncio.gather(
-            consumer.run(stop), acknowledger.run(stop), relay.run(stop),
+        await run_together(
+            stop, consumer.run(stop), acknowledger.run(stop), relay.run(stop),
             sweeper.run(stop, reporter.sweep_interval), _watch_backlog(outbox, metrics, stop),
         )
     finally:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from importlib.metadata import version
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -204,3 +205,40 @@ async def test_ingest_stops_when_the_broker_refuses_its_relay(
     with pytest.raises(MisconfiguredError, match="RabbitMQ refused the user name or password"):
         await asyncio.wait_for(
             serve(ingest, DatabaseSettings(url=database_url), refused, RelaySettings()), 30)
+
+
+async def test_the_trainer_stops_when_the_broker_refuses_it(
+    database_url: str, broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    from services.trainer.entrypoint import serve
+    from services.trainer.settings import TrainerSettings
+
+    parts = urlsplit(broker.settings.url)
+    host = parts.netloc.rpartition("@")[2]
+    refused = replace(broker.settings,
+                      url=urlunsplit(parts._replace(netloc=f"guest:changed-pw-zz@{host}")))
+    trainer = TrainerSettings.from_env({"TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path)})
+
+    with pytest.raises(MisconfiguredError, match="RabbitMQ refused the user name or password"):
+        await asyncio.wait_for(serve(trainer, DatabaseSettings(url=database_url), refused,
+                                     RelaySettings(), asyncio.Event()), 30)
+
+
+async def test_the_reporter_stops_when_the_broker_refuses_it(
+    database_url: str, broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    from services.reporter.entrypoint import serve
+    from services.reporter.settings import ReporterSettings
+
+    parts = urlsplit(broker.settings.url)
+    host = parts.netloc.rpartition("@")[2]
+    refused = replace(broker.settings,
+                      url=urlunsplit(parts._replace(netloc=f"guest:changed-pw-zz@{host}")))
+    reporter = ReporterSettings.from_env({
+        "LABELBOX_API_KEY": "k", "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
+        "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path),
+        "TRAINBRIDGE_LABELBOX_ENDPOINT": f"http://127.0.0.1:{free_port()}/graphql"})
+
+    with pytest.raises(MisconfiguredError, match="RabbitMQ refused the user name or password"):
+        await asyncio.wait_for(serve(reporter, DatabaseSettings(url=database_url), refused,
+                                     RelaySettings(), asyncio.Event()), 30)
