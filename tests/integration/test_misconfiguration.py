@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import sys
 import uuid
@@ -242,3 +243,29 @@ async def test_the_reporter_stops_when_the_broker_refuses_it(
     with pytest.raises(MisconfiguredError, match="RabbitMQ refused the user name or password"):
         await asyncio.wait_for(serve(reporter, DatabaseSettings(url=database_url), refused,
                                      RelaySettings(), asyncio.Event()), 30)
+
+
+async def test_a_database_unreachable_at_start_is_waited_for_and_logged_once(
+    broker: BrokerNamespace,
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trainbridge", "trainer",
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+             "TRAINBRIDGE_DATABASE_URL": f"postgresql://app:db-pw-zz@127.0.0.1:{free_port()}/x",
+             "TRAINBRIDGE_AMQP_URL": broker.settings.url,
+             "TRAINBRIDGE_AMQP_RECONNECT_DELAY": "0.05", "TRAINBRIDGE_LOG_LEVEL": "DEBUG"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    await asyncio.sleep(3)
+    assert process.returncode is None  # waiting, not dead
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in err.decode().splitlines()]
+    warnings = [line["message"] for line in lines if line["level"] == "WARNING"]
+    retries = [line for line in lines if "still failing" in line["message"]]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("database postgresql://app:***@127.0.0.1:")
+    assert "retrying with backoff" in warnings[0]
+    assert 2 <= len(retries) <= 9  # doubling from 0.05 s: not 60 tries in 3 s
+    assert "db-pw-zz" not in err.decode()
