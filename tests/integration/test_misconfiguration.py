@@ -36,7 +36,12 @@ async def trainbridge(*argv: str, **environ: str) -> tuple[int, str]:
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environ},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:  # it kept running: the failure this file is about
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, err.decode()
 

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from trainbridge.cli import main
@@ -44,14 +48,20 @@ def test_a_malformed_database_url_stops_migrate_with_one_line(
                    "postgresql+asyncpg:// URL\n")
 
 
-@pytest.mark.parametrize("command", ["ingest", "trainer", "runs"])
-def test_every_command_refuses_a_malformed_database_url(
-    command: str, capsys: pytest.CaptureFixture[str],
-) -> None:
-    environ = {"TRAINBRIDGE_DATABASE_URL": "not-a-url", "TRAINBRIDGE_WEBHOOK_SECRET": "s"}
+@pytest.mark.parametrize("command", ["ingest", "trainer", "reporter", "runs"])
+def test_every_command_refuses_a_malformed_database_url(command: str) -> None:
+    # A process, with a time limit: ingest used to serve on with a URL it could never use.
+    done = subprocess.run(
+        [sys.executable, "-m", "trainbridge", command],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+             "TRAINBRIDGE_DATABASE_URL": "not-a-url", "TRAINBRIDGE_WEBHOOK_SECRET": "s",
+             "LABELBOX_API_KEY": "k"},
+        capture_output=True, text=True, timeout=30)
 
-    assert main([command], environ=environ) == 2
-    assert "TRAINBRIDGE_DATABASE_URL=not-a-url: expected" in capsys.readouterr().err
+    assert done.returncode == 2
+    assert done.stderr == ("trainbridge: configuration error: TRAINBRIDGE_DATABASE_URL=not-a-url: "
+                           "expected a postgresql:// or postgres:// or postgresql+asyncpg:// "
+                           "URL\n")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["migrate"]])
