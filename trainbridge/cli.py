@@ -470,6 +470,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     redacting = RedactingFilter(secrets)
     for handler in logging.getLogger().handlers:
+        for previous in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(previous)  # main() called again in the same process
         handler.addFilter(redacting)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     quiet_driver_logs()
