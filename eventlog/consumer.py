@@ -21,11 +21,20 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueu
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from eventlog import json_logs
-from eventlog.amqp import BROKER_ERRORS, backoff, sleep_unless, wait_first, watch_for_loss
+from eventlog.amqp import (
+    BROKER_ERRORS,
+    Outage,
+    backoff,
+    connect,
+    sleep_unless,
+    wait_first,
+    watch_for_loss,
+)
 from eventlog.errors import StoreUnavailableError
 from eventlog.events import RecordedEvent
 from eventlog.keyed_locks import KeyedLocks
 from eventlog.messages import MalformedMessageError, from_message
+from eventlog.redaction import redact
 from eventlog.settings import BrokerSettings
 from eventlog.store import EventStore, UnitOfWork
 from eventlog.topology import Topology, declare_consumer_queue
@@ -77,6 +86,7 @@ class EventConsumer:
         self._stream_locks = KeyedLocks()
         self._dead_letters: AbstractExchange | None = None
         self._stop = asyncio.Event()
+        self._outage = Outage(logger, f"{self.queue_name}: broker", broker.reconnect_delay)
         self.consuming = asyncio.Event()
         """Set while the consumer is subscribed to its queue."""
         self.handled_total = 0
@@ -90,12 +100,12 @@ class EventConsumer:
         """Consume until ``stop`` is set, then stop taking deliveries, finish those in
         flight, and close. Reconnects whenever the broker connection is lost."""
         self._stop = stop
+        outage = self._outage
         while not stop.is_set():
             try:
-                connection = await aio_pika.connect(self._broker.url)
+                connection = await connect(self._broker.url)
             except BROKER_ERRORS as exc:
-                logger.warning("%s: broker unreachable (%s); retrying", self.queue_name, exc)
-                await sleep_unless(stop, self._broker.reconnect_delay)
+                await sleep_unless(stop, outage.failed(exc))
                 continue
             try:
                 await self._consume(connection, stop)
@@ -106,14 +116,16 @@ class EventConsumer:
                     "x-delivery-limit. Delete the queue or restore the setting."
                 ) from exc
             except BROKER_ERRORS as exc:
-                logger.warning("%s: connection lost (%s); reconnecting", self.queue_name, exc)
+                lost: BaseException | None = exc
+            else:
+                lost = None if stop.is_set() else ConnectionError("connection lost")
             finally:
                 self.consuming.clear()
                 if stop.is_set():
                     await self._drain()
                 await connection.close()
-            if not stop.is_set():
-                await sleep_unless(stop, self._broker.reconnect_delay)
+            if lost is not None and not stop.is_set():
+                await sleep_unless(stop, outage.failed(lost))
 
     async def _consume(
         self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event
@@ -134,6 +146,7 @@ class EventConsumer:
         )
         tag = await queue.consume(self._on_delivery)
         self.consuming.set()
+        self._outage.recovered()
         logger.info("%s: consuming", self.queue_name)
         await wait_first(stop.wait(), lost.wait())
         if stop.is_set() and not lost.is_set():
@@ -247,8 +260,9 @@ class EventConsumer:
             {
                 "x-trainbridge-consumer": self._subscription.consumer,
                 "x-trainbridge-error-type": type(exc).__name__,
-                "x-trainbridge-error": str(exc)[:1000],
-                "x-trainbridge-traceback": "".join(traceback.format_exception(exc))[-4000:],
+                "x-trainbridge-error": redact(str(exc))[:1000],
+                "x-trainbridge-traceback": redact(
+                    "".join(traceback.format_exception(exc)))[-4000:],
                 "x-trainbridge-attempts": attempts,
                 "x-trainbridge-original-routing-key": message.routing_key or "",
             }

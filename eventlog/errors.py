@@ -30,3 +30,9 @@ class UnstorableTextError(EventLogError):
     """Text PostgreSQL refuses (NUL, a lone surrogate) reached the database: nothing was
     written. Text from outside is made storable where it enters (:mod:`eventlog.text`); this
     error means some path skipped that, and repeating the write will not help."""
+
+
+class MisconfiguredError(EventLogError):
+    """The database or the broker refuses us for a reason that retrying cannot fix: wrong
+    credentials, a missing database, a schema that needs ``trainbridge migrate``. The
+    message is one line naming the setting (redacted) and the fix."""

@@ -31,14 +31,18 @@ class JsonFormatter(logging.Formatter):
         correlation = correlation_id.get()
         if correlation is not None:
             line["correlation_id"] = correlation
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and redacted) by the RedactingFilter
+            line["exception"] = record.exc_text
+        elif record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line)
 
 
-def use_json_logs(level: str = "INFO") -> None:
+def use_json_logs(level: str = "INFO", redacting: logging.Filter | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    if redacting is not None:
+        handler.addFilter(redacting)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

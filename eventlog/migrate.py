@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -14,7 +15,9 @@ from alembic.config import Config
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 import migrations
+from eventlog import scram
 from eventlog.errors import StoreUnavailableError
+from eventlog.postgres import translated_refusals
 from eventlog.settings import asyncpg_dsn, redact
 
 logger = logging.getLogger(__name__)
@@ -66,25 +69,35 @@ async def _grant_logins(database_url: str, passwords: Mapping[str, str]) -> None
         for service, password in passwords.items():
             if service not in SERVICE_ROLES:
                 raise ValueError(f"no role for {service!r}")
-            literal = await connection.fetchval("SELECT quote_literal($1::text)", password)
-            await connection.execute(
-                f"ALTER ROLE trainbridge_{service} WITH LOGIN PASSWORD {literal}")
+            await connection.execute(login_statement(f"trainbridge_{service}", password))
             logger.info("role trainbridge_%s may log in", service)
     finally:
         await connection.close()
 
 
+def login_statement(role: str, password: str) -> str:
+    """``ALTER ROLE`` with the password's SCRAM-SHA-256 verifier, computed here: the password
+    itself never reaches the server (nor its statement log, nor pg_stat_statements). The
+    verifier's alphabet (base64, ``$``, ``:``) needs no quoting."""
+    return f"ALTER ROLE {role} WITH LOGIN PASSWORD '{scram.verifier(password)}'"
+
+
 def grant_logins(database_url: str, passwords: Mapping[str, str]) -> None:
     """Let the service roles log in with these passwords (``{"ingest": "..."}``)."""
     if passwords:
-        asyncio.run(_grant_logins(database_url, passwords))
+        asyncio.run(_refusals_translated(_grant_logins(database_url, passwords), database_url))
+
+
+async def _refusals_translated(work: Coroutine[Any, Any, None], database_url: str) -> None:
+    async with translated_refusals(database_url):
+        await work
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Create the database if needed and bring it to ``revision``. Safe to run twice or
     concurrently."""
     try:
-        asyncio.run(ensure_database(database_url))
+        asyncio.run(_refusals_translated(ensure_database(database_url), database_url))
         command.upgrade(alembic_config(database_url), revision)
     except (OSError, asyncpg.PostgresConnectionError, OperationalError, InterfaceError) as exc:
         cause = exc.orig if isinstance(exc, OperationalError | InterfaceError) else exc

@@ -15,12 +15,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aio_pika
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
-from eventlog.amqp import BROKER_ERRORS, sleep_unless, wait_first, watch_for_loss
-from eventlog.errors import StoreUnavailableError
+from eventlog.amqp import BROKER_ERRORS, Outage, connect, sleep_unless, wait_first, watch_for_loss
+from eventlog.errors import MisconfiguredError, StoreUnavailableError
 from eventlog.messages import to_message
 from eventlog.postgres import OutboxEntry, PostgresOutbox
 from eventlog.settings import BrokerSettings, RelaySettings
@@ -60,13 +59,14 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until ``stop`` is set, reconnecting to the broker and the database."""
+        """Publish until ``stop`` is set, reconnecting to the broker and the database. A
+        broker that refuses our credentials raises ``MisconfiguredError``."""
+        outage = Outage(logger, "relay", self._broker.reconnect_delay)
         while not stop.is_set():
             try:
-                connection = await aio_pika.connect(self._broker.url)
+                connection = await connect(self._broker.url)
             except BROKER_ERRORS as exc:
-                logger.warning("relay: broker unreachable (%s); retrying", exc)
-                await sleep_unless(stop, self._broker.reconnect_delay)
+                await sleep_unless(stop, outage.failed(exc))
                 continue
             try:
                 lost = watch_for_loss(connection)
@@ -76,11 +76,13 @@ class OutboxRelay:
                     )
                     exchange = await declare_events_exchange(channel, self._topology)
                     self.connected.set()
+                    outage.recovered()
                     logger.info("relay: connected to the broker")
                     await self._pump(exchange, stop, lost)
             except RELAY_RECOVERABLE as exc:
-                logger.warning("relay: %s: %s; reconnecting", type(exc).__name__, exc)
-                await sleep_unless(stop, self._broker.reconnect_delay)
+                await sleep_unless(stop, outage.failed(exc))
+            except MisconfiguredError:
+                raise
             except Exception:
                 # A bug must not stop the relay for good: log it loudly and start over.
                 logger.exception("relay: unexpected error; restarting the relay loop")

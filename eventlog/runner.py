@@ -26,3 +26,21 @@ async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) 
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+async def run_together(stop: asyncio.Event, *parts: Awaitable[None]) -> None:
+    """Run a service's parts (each returns once ``stop`` is set) until all have returned.
+    When one fails (a broker that refuses us, say), ``stop`` is set so the others finish
+    their work cleanly, and its error is raised once they have."""
+    tasks = [asyncio.ensure_future(part) for part in parts]
+
+    def stop_all_on_failure(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            stop.set()
+
+    for task in tasks:
+        task.add_done_callback(stop_all_on_failure)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from eventlog.redaction import redact as redact
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/trainbridge"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -74,14 +77,25 @@ def sqlalchemy_url(url: str) -> str:
     raise SettingsError(f"not a PostgreSQL URL: {redact(url)}")
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced, fit for logs."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
+    """``url`` if it is a URL of one of ``schemes`` with a numeric port (when it has one);
+    otherwise a ``SettingsError`` naming the setting and showing the value redacted."""
+    shown = redact(url)
+    expected = " or ".join(f"{scheme}://" for scheme in schemes)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SettingsError(f"{name}={shown}: not a valid URL ({exc})") from None
+    if parts.scheme not in schemes or "://" not in url:
+        raise SettingsError(f"{name}={shown}: expected a {expected} URL")
+    if port == 0:
+        raise SettingsError(f"{name}={shown}: the port must be between 1 and 65535")
+    return url
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+AMQP_SCHEMES = ("amqp", "amqps")
 
 
 @dataclass(frozen=True)
@@ -92,8 +106,9 @@ class DatabaseSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> DatabaseSettings:
         return cls(
-            url=read_setting(environ, "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
-            or DEFAULT_DATABASE_URL,
+            url=check_url("TRAINBRIDGE_DATABASE_URL",
+                          read_setting(environ, "TRAINBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+                          POSTGRES_SCHEMES),
             pool_size=read_integer(environ, "TRAINBRIDGE_DATABASE_POOL_SIZE", 10, minimum=1),
         )
 
@@ -114,7 +129,9 @@ class BrokerSettings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BrokerSettings:
         number, integer = partial(read_number, environ), partial(read_integer, environ)
         return cls(
-            url=read_setting(environ, "TRAINBRIDGE_AMQP_URL", DEFAULT_AMQP_URL) or DEFAULT_AMQP_URL,
+            url=check_url("TRAINBRIDGE_AMQP_URL",
+                          read_setting(environ, "TRAINBRIDGE_AMQP_URL") or DEFAULT_AMQP_URL,
+                          AMQP_SCHEMES),
             namespace=read_setting(environ, "TRAINBRIDGE_AMQP_NAMESPACE", "trainbridge")
             or "trainbridge",
             prefetch=integer("TRAINBRIDGE_AMQP_PREFETCH", 16, minimum=1),

@@ -11,22 +11,27 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from eventlog.errors import EventLogError
+from eventlog.amqp import quiet_driver_logs
+from eventlog.errors import EventLogError, MisconfiguredError
+from eventlog.redaction import RedactingFilter, known_secrets, mask, redact
 from eventlog.settings import (
     BrokerSettings,
     DatabaseSettings,
     RelaySettings,
     SettingsError,
-    redact,
 )
 
 
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from importlib.metadata import version
+
     from eventlog import migrate
     from eventlog.settings import read_setting
 
     settings = DatabaseSettings.from_env(environ)
-    logging.getLogger("trainbridge").info("migrating %s", redact(settings.url))
+    logging.getLogger("trainbridge").info("trainbridge migrate %s: migrating %s to %s",
+                                          version("trainbridge"), redact(settings.url),
+                                          args.revision)
     migrate.upgrade(settings.url, args.revision)
     passwords = {
         service: password for service, setting in migrate.LOGIN_PASSWORD_SETTINGS.items()
@@ -41,13 +46,44 @@ def _service_settings(
 ) -> tuple[DatabaseSettings, BrokerSettings, RelaySettings]:
     """What every long-running service reads: database, broker and relay settings. It also
     switches logging to JSON lines (after the settings, so a configuration error still
-    reads as plain text)."""
+    reads as plain text), keeping the redaction."""
     from eventlog.json_logs import use_json_logs
 
     settings = (DatabaseSettings.from_env(environ), BrokerSettings.from_env(environ),
                 RelaySettings.from_env(environ))
-    use_json_logs(environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO"))
+    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)))
     return settings
+
+
+def _starting(service: str, database: DatabaseSettings, broker: BrokerSettings,
+              **details: object) -> None:
+    """The one line a service logs before it starts: what runs, where it connects (redacted)
+    and the settings that matter to an operator reading the log."""
+    from importlib.metadata import version
+
+    shown = ", ".join(f"{name}={value}" for name, value in details.items())
+    logging.getLogger("trainbridge").info(
+        "trainbridge %s %s starting: database=%s broker=%s namespace=%s log_level=%s%s",
+        service, version("trainbridge"), redact(database.url), redact(broker.url),
+        broker.namespace, logging.getLevelName(logging.getLogger().level),
+        f" {shown}" if shown else "")
+
+
+def _dependencies_ready(database: DatabaseSettings, broker: BrokerSettings) -> bool:
+    """Check the database's schema and the broker's credentials before serving (see
+    eventlog.preflight); False if a signal arrived while waiting for the database."""
+    import asyncio
+
+    from eventlog.preflight import check_dependencies
+    from eventlog.runner import run_until_signalled
+
+    ready: list[bool] = []
+
+    async def check(stop: asyncio.Event) -> None:
+        ready.append(await check_dependencies(database, broker, stop))
+
+    asyncio.run(run_until_signalled(check))
+    return bool(ready and ready[0])
 
 
 def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -59,6 +95,10 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
     database, broker, relay = _service_settings(environ)
+    _starting("ingest", database, broker, listen=f"{ingest.host}:{ingest.port}",
+              webhook_secrets=len(ingest.secrets), max_body_bytes=ingest.max_body_bytes)
+    if not _dependencies_ready(database, broker):
+        return 0
     asyncio.run(serve(ingest, database, broker, relay))
     return 0
 
@@ -72,6 +112,11 @@ def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     trainer = TrainerSettings.from_env(environ)
     database, broker, relay = _service_settings(environ)
+    _starting("trainer", database, broker, trainer_id=trainer.trainer_id,
+              artifacts=redact(trainer.artifacts_url), lease_seconds=trainer.lease_seconds,
+              memory_limit_bytes=trainer.memory_limit_bytes)
+    if not _dependencies_ready(database, broker):
+        return 0
     asyncio.run(run_until_signalled(lambda stop: serve(trainer, database, broker, relay, stop)))
     return 0
 
@@ -88,6 +133,13 @@ def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.metrics_port is not None:
         reporter = replace(reporter, metrics_port=args.metrics_port)
     database, broker, relay = _service_settings(environ)
+    _starting("reporter", database, broker, reporter_id=reporter.reporter_id,
+              labelbox=redact(reporter.endpoint), artifacts=redact(reporter.artifacts_url),
+              metrics=f"{reporter.metrics_host}:{reporter.metrics_port}"
+              if reporter.metrics_port else "off",
+              concurrency=reporter.concurrency)
+    if not _dependencies_ready(database, broker):
+        return 0
     asyncio.run(run_until_signalled(lambda stop: serve(reporter, database, broker, relay, stop)))
     return 0
 
@@ -394,19 +446,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(environ: Mapping[str, str]) -> str:
+    level = (environ.get("TRAINBRIDGE_LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"TRAINBRIDGE_LOG_LEVEL={environ['TRAINBRIDGE_LOG_LEVEL']!r}: "
+                            f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    logging.basicConfig(
-        level=os.environ.get("TRAINBRIDGE_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """Run one command. Every configuration mistake ends here as one line on stderr and exit
+    status 2 (a wrong setting, a database or broker that refuses our credentials, a schema
+    that needs `trainbridge migrate`); other known failures as one line and status 1."""
+    secrets = known_secrets(environ)
+    try:
+        level = log_level(environ)
+    except SettingsError as exc:
+        print(f"trainbridge: configuration error: {mask(str(exc), secrets)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redacting = RedactingFilter(secrets)
+    for handler in logging.getLogger().handlers:
+        for previous in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(previous)  # main() called again in the same process
+        handler.addFilter(redacting)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    quiet_driver_logs()
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args, environ)
-    except SettingsError as exc:
-        print(f"trainbridge: configuration error: {exc}", file=sys.stderr)
+    except (SettingsError, MisconfiguredError) as exc:
+        print(f"trainbridge: configuration error: {mask(str(exc), secrets)}", file=sys.stderr)
         return 2
     except EventLogError as exc:
-        print(f"trainbridge: {exc}", file=sys.stderr)
+        print(f"trainbridge: {mask(str(exc), secrets)}", file=sys.stderr)
         return 1
     return code

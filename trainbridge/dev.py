@@ -218,7 +218,11 @@ async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
 
 async def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
     env = dev_environment(options, environ)
-    if await _migrate(env) != 0:
+    migrated = await _migrate(env)
+    if migrated == CONFIGURATION_ERROR:
+        say("dev", "migrate exited with a configuration error; stopping")
+        return CONFIGURATION_ERROR
+    if migrated != 0:
         say("dev", "migration failed; is PostgreSQL reachable at TRAINBRIDGE_DATABASE_URL?")
         return 1
     loop = asyncio.get_running_loop()

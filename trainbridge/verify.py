@@ -21,6 +21,7 @@ from eventlog.postgres import (
     check_anchor,
     check_chain,
     translated_errors,
+    translated_refusals,
 )
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 from services.reporter.audit import AUDIT_CHAIN
@@ -78,7 +79,7 @@ def parse_anchor(text: str) -> dict[str, dict[str, tuple[int, str]]]:
 
 
 async def _connect(database: DatabaseSettings) -> asyncpg.Connection:
-    async with translated_errors():
+    async with translated_errors(), translated_refusals(database.url):
         connection: asyncpg.Connection = await asyncpg.connect(asyncpg_dsn(database.url))
     return connection
 
@@ -93,6 +94,7 @@ async def verify(
     try:
         async with (
             translated_errors(),
+            translated_refusals(database.url),
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             reports = tuple([await check_chain(connection, t, stream) for t in TABLES])
@@ -116,6 +118,7 @@ async def anchor_document(database: DatabaseSettings, stream: str | None = None)
     try:
         async with (
             translated_errors(),
+            translated_refusals(database.url),
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             taken_at = await connection.fetchval("SELECT now()")

@@ -53,15 +53,26 @@ async def serve(
         readiness={"database": database_ready, "broker": broker_ready},
         backlog=outbox.backlog,
     )
+    failed: list[BaseException] = []
+
+    def relay_ended(task: asyncio.Task[None]) -> None:
+        # The relay ends early only on a refusal (MisconfiguredError): stop serving, since
+        # accepted requests would never be published.
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+            logger.critical("relay stopped: %s; shutting down", task.exception())
+            server.should_exit = True
+
     @asynccontextmanager
     async def relaying(_: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(relay.run(stop))
+        task.add_done_callback(relay_ended)
         try:
             yield
         finally:
             stop.set()
-            await task
+            await asyncio.gather(task, return_exceptions=True)
             await pool.close()
             logger.info("relay stopped; database pool closed")
 
@@ -78,3 +89,5 @@ async def serve(
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes in-flight requests, runs
     # the lifespan's shutdown (the relay's last pass), then exits.
     await server.serve()
+    if failed:
+        raise failed[0]

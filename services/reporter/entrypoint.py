@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
@@ -23,8 +24,10 @@ from eventlog.contract import (
     TRAINING_PROGRESSED,
     TRAINING_REQUESTED,
 )
+from eventlog.errors import MisconfiguredError
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.relay import OutboxRelay
+from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.reporter.audit import PostgresAuditLog
 from services.reporter.calls import LabelboxCalls
@@ -68,6 +71,22 @@ async def _watch_backlog(outbox: PostgresOutbox, metrics: ReporterMetrics,
         await sleep_unless(stop, 15.0)
 
 
+def serve_metrics(reporter: ReporterSettings, metrics: ReporterMetrics) -> WSGIServer:
+    """Serve ``/metrics``; a port already taken is a configuration error (one line, exit 2)."""
+    try:
+        http, _ = start_http_server(reporter.metrics_port, reporter.metrics_host,
+                                    registry=metrics.registry)
+    except OSError as exc:
+        raise MisconfiguredError(
+            f"TRAINBRIDGE_REPORTER_METRICS_PORT={reporter.metrics_port}: cannot serve /metrics "
+            f"on {reporter.metrics_host}:{reporter.metrics_port} ({exc.strerror}); another "
+            "reporter on this host? Choose a free port (--metrics-port), or 0 to turn "
+            "/metrics off") from None
+    logger.info("reporter metrics on %s:%d/metrics", reporter.metrics_host,
+                reporter.metrics_port)
+    return http
+
+
 async def serve(
     reporter: ReporterSettings,
     database: DatabaseSettings,
@@ -107,14 +126,11 @@ async def serve(
             store, broker,
             Subscription(CONSUMERS[1], ACKNOWLEDGED, wake_up=acknowledge))
         if reporter.metrics_port:
-            http, _ = start_http_server(reporter.metrics_port, reporter.metrics_host,
-                                        registry=metrics.registry)
-            logger.info("reporter metrics on %s:%d/metrics", reporter.metrics_host,
-                        reporter.metrics_port)
+            http = serve_metrics(reporter, metrics)
         sweeper = Sweeper(store, ledger, reconciler, metrics)
         logger.info("reporter %s delivering to %s", reporter.reporter_id, reporter.endpoint)
-        await asyncio.gather(
-            consumer.run(stop), acknowledger.run(stop), relay.run(stop),
+        await run_together(
+            stop, consumer.run(stop), acknowledger.run(stop), relay.run(stop),
             sweeper.run(stop, reporter.sweep_interval), _watch_backlog(outbox, metrics, stop),
         )
     finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from eventlog.settings import (
     SettingsError,
+    check_url,
     read_artifacts_url,
     read_integer,
     read_number,
@@ -57,8 +58,10 @@ class ReporterSettings:
         return cls(
             api_key=api_key,
             artifacts_url=read_artifacts_url(environ),
-            endpoint=read_setting(environ, "TRAINBRIDGE_LABELBOX_ENDPOINT", DEFAULT_ENDPOINT)
-            or DEFAULT_ENDPOINT,
+            endpoint=check_url(
+                "TRAINBRIDGE_LABELBOX_ENDPOINT",
+                read_setting(environ, "TRAINBRIDGE_LABELBOX_ENDPOINT") or DEFAULT_ENDPOINT,
+                ("http", "https")),
             call_timeout=number("TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS", 60.0),
             policy=CallPolicy(
                 calls_per_second=number("TRAINBRIDGE_LABELBOX_CALLS_PER_SECOND", 20.0),

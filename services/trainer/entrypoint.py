@@ -13,6 +13,7 @@ from eventlog.consumer import EventConsumer, Subscription
 from eventlog.model_types import PostgresModelTypeCatalog
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.relay import OutboxRelay
+from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import SUBSCRIBED, make_handler
@@ -43,7 +44,10 @@ async def serve(
         consuming = asyncio.create_task(consumer.run(stop))
         # Announce only once our queue exists: ingest accepts a model type only after its
         # announcement, so no TrainingRequested can be published before a queue takes it.
-        await wait_first(consumer.consuming.wait(), stop.wait())
+        # (The consumer may also end first: refused by the broker.)
+        await wait_first(consumer.consuming.wait(), stop.wait(), asyncio.shield(consuming))
+        if consuming.done():
+            await consuming
         if not stop.is_set():
             await announce(PostgresModelTypeCatalog(pool), trainer.trainer_id, pipelines)
             logger.info("trainer %s can train: %s", trainer.trainer_id,
@@ -54,6 +58,6 @@ async def serve(
                 ChildProcessExecutor(memory_limit=trainer.memory_limit_bytes), pipelines, trainer,
                 http,
             )
-            await asyncio.gather(relay.run(stop), worker.run(stop), consuming)
+            await run_together(stop, relay.run(stop), worker.run(stop), consuming)
     finally:
         await pool.close()

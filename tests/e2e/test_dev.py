@@ -94,3 +94,17 @@ async def test_a_configuration_error_stops_everything_with_its_message(
             process.kill()
             await process.wait()
     assert "LABELBOX_API_KEY (or LABELBOX_API_KEY_FILE) is required" in output
+
+
+async def test_a_malformed_database_url_stops_dev_before_any_service_starts(
+    broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    env = dev_env("mysql://app:db-pw-zz@db/x", broker, tmp_path)
+    process = await run_dev(env, "--port", str(free_port()))
+    output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+
+    assert process.returncode == 2
+    assert ("configuration error: TRAINBRIDGE_DATABASE_URL=mysql://app:***@db/x: expected a "
+            "postgresql://") in output
+    assert "migrate exited with a configuration error; stopping" in output
+    assert "db-pw-zz" not in output

@@ -49,3 +49,13 @@ def test_no_extra_brings_pytorch() -> None:
 
 def test_the_trainbridge_command_is_installed() -> None:
     assert PYPROJECT["project"]["scripts"]["trainbridge"] == "trainbridge.cli:main"
+
+
+def test_the_schema_revision_services_require_is_the_migrations_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from eventlog.migrate import alembic_config
+    from eventlog.postgres import SCHEMA_REVISION
+
+    heads = ScriptDirectory.from_config(alembic_config("postgresql://unused/x")).get_heads()
+    assert heads == [SCHEMA_REVISION]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from eventlog.redaction import known_secrets, mask, redact
 from eventlog.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -13,7 +14,6 @@ from eventlog.settings import (
     SettingsError,
     asyncpg_dsn,
     read_setting,
-    redact,
     sqlalchemy_url,
 )
 from services.reporter.settings import ReporterSettings
@@ -93,3 +93,70 @@ def test_the_reporters_two_lanes_are_sized_separately() -> None:
     assert ReporterSettings.from_env({"LABELBOX_API_KEY": "key"}).acknowledge_concurrency == 4
     with pytest.raises(SettingsError, match="TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY"):
         ReporterSettings.from_env({**environ, "TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY": "0"})
+
+
+@pytest.mark.parametrize(
+    ("value", "shown", "problem"),
+    [
+        ("not-a-url", "not-a-url", "expected a postgresql:// or postgres://"),
+        ("mysql://app:s3cret@db/trainbridge", "mysql://app:***@db/trainbridge",
+         "expected a postgresql://"),
+        ("postgresql://app:s3cret@db:five/trainbridge", "postgresql://app:***@db:five/trainbridge",
+         "not a valid URL (Port could not be cast to integer value as 'five')"),
+        ("postgresql://app@db:99999/trainbridge", "postgresql://app@db:99999/trainbridge",
+         "not a valid URL (Port out of range 0-65535)"),
+    ],
+)
+def test_a_malformed_database_url_is_refused_naming_the_setting_and_the_redacted_value(
+    value: str, shown: str, problem: str,
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        DatabaseSettings.from_env({"TRAINBRIDGE_DATABASE_URL": value})
+
+    assert str(raised.value).startswith(f"TRAINBRIDGE_DATABASE_URL={shown}: {problem}")
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_malformed_broker_url_is_refused_naming_the_setting() -> None:
+    with pytest.raises(SettingsError, match=r"^TRAINBRIDGE_AMQP_URL=http://u:\*\*\*@mq/: "
+                                            r"expected a amqp:// or amqps:// URL"):
+        BrokerSettings.from_env({"TRAINBRIDGE_AMQP_URL": "http://u:pw@mq/"})
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("postgresql://app:s3cret@db/tb", "postgresql://app:***@db/tb"),
+        ("postgresql://app@db/tb?password=s3cret", "postgresql://app@db/tb?password=***"),
+        ("postgresql://app@db/tb?sslmode=require&PASSWORD=s3cret&x=1",
+         "postgresql://app@db/tb?sslmode=require&PASSWORD=***&x=1"),
+        ("postgresql://db/tb?sslpassword=s3cret", "postgresql://db/tb?sslpassword=***"),
+        ("amqp://:s3cret@mq/", "amqp://:***@mq/"),
+        ("cannot reach postgresql://a:s3cret@db/x (and amqp://b:s3cret@mq/)",
+         "cannot reach postgresql://a:***@db/x (and amqp://b:***@mq/)"),
+        ("amqp://guest@mq/", "amqp://guest@mq/"),
+        ("delivery_key=attempt-1/status", "delivery_key=attempt-1/status"),
+    ],
+)
+def test_one_redaction_masks_every_form_a_url_carries_a_password_in(
+    text: str, redacted: str,
+) -> None:
+    assert redact(text) == redacted
+
+
+def test_known_secrets_are_masked_wherever_they_appear(tmp_path: Path) -> None:
+    webhook_file = tmp_path / "webhook"
+    webhook_file.write_text("whsec-from-file\n")
+    environ = {
+        "TRAINBRIDGE_DATABASE_URL": "postgresql://app:p%40ss-word@db/tb",
+        "TRAINBRIDGE_WEBHOOK_SECRET_FILE": str(webhook_file),
+        "LABELBOX_API_KEY": "lb-key-123",
+        "TRAINBRIDGE_INGEST_DATABASE_PASSWORD": "ingest-pw",
+        "TRAINBRIDGE_LOG_LEVEL": "INFO",
+    }
+    secrets = known_secrets(environ)
+
+    echoed = ("password authentication failed (p@ss-word), key lb-key-123, secret "
+              "whsec-from-file, role pw ingest-pw, level INFO")
+    assert mask(echoed, secrets) == ("password authentication failed (***), key ***, "
+                                     "secret ***, role pw ***, level INFO")
