@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from eventlog.settings import sqlalchemy_url
+from eventlog.settings import asyncpg_dsn, sqlalchemy_url
 
 MIGRATION_LOCK_KEY = 0x7472_6169_6E62  # "trainb": any constant shared by all runners
 
@@ -35,7 +35,14 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(_url())
+    import asyncpg
+
+    # asyncpg parses the URL itself, as the services' pools do: libpq parameters such as
+    # application_name or sslmode in the query string work here too (SQLAlchemy would pass
+    # them to asyncpg.connect as keyword arguments it does not take).
+    dsn = asyncpg_dsn(_url())
+    engine = create_async_engine("postgresql+asyncpg://",
+                                 async_creator=lambda: asyncpg.connect(dsn))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

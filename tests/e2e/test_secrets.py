@@ -110,6 +110,7 @@ async def test_no_secret_appears_in_any_output_the_database_or_the_artifacts(
     fake_port, ingest_port = free_port(), free_port()
     env = secret_environment(database_url, broker, tmp_path, fake_port)
     outputs = {"migrate": run(env, "migrate")}
+    assert "Traceback" not in outputs["migrate"], outputs["migrate"]  # really migrated
     fake = await start(env, "fake-labelbox", "--port", str(fake_port), "--api-key",
                        SECRETS["api_key"], "--auto-create")
     services = {
@@ -149,3 +150,46 @@ async def test_no_secret_appears_in_any_output_the_database_or_the_artifacts(
     assert "COMPLETE" in outputs["runs"]
     assert any(name.startswith("artifact") for name in outputs)
     assert {name: leaked(text) for name, text in outputs.items() if leaked(text)} == {}
+
+
+async def test_no_secret_appears_in_the_output_of_trainbridge_dev(
+    database_url: str, broker: BrokerNamespace, tmp_path: Path,
+) -> None:
+    """``trainbridge dev`` (migrate, then ingest, trainer and reporter as its children, each
+    child's output prefixed and relayed) with the same secrets, through a run to COMPLETE at
+    the fake Labelbox and a Ctrl-C."""
+    broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
+    fake_port, ingest_port = free_port(), free_port()
+    env = secret_environment(database_url, broker, tmp_path, fake_port)
+    fake = await start(env, "fake-labelbox", "--port", str(fake_port), "--api-key",
+                       SECRETS["api_key"], "--auto-create")
+    dev = await start(env, "dev", "--port", str(ingest_port))
+    output = ""
+    run_id = "secret-dev-run-1"
+    try:
+        # every service up (uvicorn interrupted during its start-up would not shut down)
+        output = await read_until(dev, "Application startup complete.", "trainer: consuming",
+                                  "reporter: consuming", "reporter-acknowledge: consuming",
+                                  timeout=60)
+        await asyncio.to_thread(send_until_accepted, f"http://127.0.0.1:{ingest_port}",
+                                SECRETS["webhook"], run_id, TEXT_CLASSIFICATION, "model-1",
+                                timeout=30, interval=0.5, log=lambda _: None)
+        statuses = await asyncio.to_thread(wait_for_terminal, f"http://127.0.0.1:{fake_port}",
+                                           run_id, 30, interval=0.3)
+        assert statuses[-1] == "COMPLETE", statuses
+        dev.send_signal(signal.SIGINT)
+        output += (await asyncio.wait_for(dev.communicate(), 45))[0].decode(errors="replace")
+        assert dev.returncode == 0, output[-3000:]
+    finally:
+        if dev.returncode is None:
+            dev.kill()
+            await dev.wait()
+        await stop(fake, "")
+
+    lines = output.splitlines()
+    assert any(line.startswith("migrate      | ") for line in lines)
+    for name in ("ingest", "trainer", "reporter"):  # each child logged at DEBUG through dev
+        assert any(line.startswith(f"{name:<13}| ") and '"level": "DEBUG"' in line
+                   for line in lines), name
+    assert "stopped trainer (exit code 0)" in output, output[-3000:]
+    assert leaked(output) == []
