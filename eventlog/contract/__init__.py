@@ -38,6 +38,7 @@ from eventlog.contract.events import (
     attempt_of,
     model_run_id_of,
     stream_of,
+    ui_message,
 )
 from eventlog.contract.ndjson import (
     CONFIDENCE_METRIC,
@@ -86,4 +87,5 @@ __all__ = [
     "prediction_lines",
     "stream_of",
     "to_ndjson",
+    "ui_message",
 ]

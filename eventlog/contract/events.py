@@ -26,6 +26,16 @@ EVENT_TYPES: Final = (
 STREAM_PREFIX: Final = "model_run-"
 
 
+MAX_UI_MESSAGE: Final = 255
+
+
+def ui_message(text: str) -> str:
+    """A message fit for the Labelbox UI (``TrainingFailed.message``, the FAILED status's
+    error message): one line, at most 255 characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"
+
+
 def stream_of(model_run_id: str) -> str:
     return f"{STREAM_PREFIX}{model_run_id}"
 

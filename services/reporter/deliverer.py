@@ -16,13 +16,13 @@ from typing import Any
 
 from eventlog import EventStore
 from eventlog.artifacts import join, read_artifact, write_artifact
-from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED
+from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
 from services.reporter.audit import CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
 from services.reporter.events import import_name, reporter_event
 from services.reporter.labelbox_port import ImportReport, LabelboxPort, UnreadableExportError
 from services.reporter.ledger import DELIVERED, PARKED, LedgerEntry
-from services.reporter.plan import Delivery, RunPlan, as_metadata, ui_message
+from services.reporter.plan import Delivery, RunPlan, as_metadata
 from services.reporter.settings import ReporterSettings
 
 logger = logging.getLogger(__name__)

@@ -36,13 +36,13 @@ from eventlog.contract import (
     TRAINING_PROGRESSED,
     TRAINING_REQUESTED,
     model_run_id_of,
+    ui_message,
 )
 from eventlog.contract import attempt_of as attempt_of_payload
 
 STATUS_RANK = {"EXPORTING_DATA": 1, "PREPARING_DATA": 2, "TRAINING_MODEL": 3,
                "COMPLETE": 4, "FAILED": 4}
 TERMINAL = ("COMPLETE", "FAILED")
-MAX_UI_MESSAGE = 255
 
 Action = Literal["status", "export", "predictions", "config", "complete"]
 MAX_PER_CLASS_KEYS = 100
@@ -96,12 +96,6 @@ def as_metadata(values: Mapping[str, Any]) -> dict[str, str]:
         else:
             metadata[str(key)] = json.dumps(value, separators=(",", ":"), sort_keys=True)
     return metadata
-
-
-def ui_message(text: str) -> str:
-    """One line of at most 255 characters (what Labelbox's UI shows)."""
-    line = " ".join(text.split())
-    return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"
 
 
 def _score(value: Any) -> str | None:

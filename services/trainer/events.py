@@ -12,7 +12,6 @@ from eventlog.contract import Scores
 from services.trainer.pipeline import Evaluation
 
 NAMESPACE = uuid.UUID("3f0c9b1e-8d2a-4e7b-a1c5-6b9e0d4f2a17")
-MAX_UI_MESSAGE = 255
 
 
 def trainer_event(
@@ -32,12 +31,6 @@ def trainer_event(
         event_id=uuid.uuid5(NAMESPACE, f"{stream_id}/{attempt}/{event_type}/{step}"),
         correlation_id=correlation_id, causation_id=causation_id, traceparent=traceparent,
     )
-
-
-def ui_message(text: str) -> str:
-    """A message fit for the Labelbox UI: one line, at most 255 characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= MAX_UI_MESSAGE else line[: MAX_UI_MESSAGE - 1] + "…"
 
 
 def scores_of(evaluation: Evaluation) -> Scores:

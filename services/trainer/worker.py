@@ -25,10 +25,11 @@ from eventlog.contract import (
     TRAINING_FAILED,
     TRAINING_REQUESTED,
     attempt_of,
+    ui_message,
 )
 from eventlog.postgres import PostgresEventStore
 from eventlog.text import storable_text
-from services.trainer.events import scores_of, trainer_event, ui_message
+from services.trainer.events import scores_of, trainer_event
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
 from services.trainer.export_rows import ExportFormatError, RowRef, read_rows
 from services.trainer.fetch import FetchError, load_examples
