@@ -120,6 +120,32 @@ def test_an_image_without_a_detection_still_has_a_confidence_of_zero(
     assert isinstance(prediction.confidence, float) and prediction.confidence == 0.0
 
 
+def test_a_banner_thinner_than_any_window_is_predicted_empty_not_a_crash(
+        trained: Trained) -> None:
+    labelled = Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True,
+                       "training")
+    banner = Example("dr-banner", _png(2000, 3), (), False, "test")
+    dataset = trained.pipeline.prepare([labelled, banner])
+
+    prediction = trained.pipeline.predict(trained.model, dataset)[1]
+
+    assert (prediction.data_row_id, prediction.annotations) == ("dr-banner", ())
+    assert prediction.confidence == 0.0
+
+
+def test_training_passes_over_a_banner_thinner_than_any_window() -> None:
+
+    pipeline = ObjectDetection()
+    examples = examples_from(detection_export(MODEL_ID, MODEL_RUN_ID, base_url=BASE_URL,
+                                              count=40), "image")
+    banner = Example("dr-banner", _png(900, 2), (), True, "training")
+    dataset = pipeline.prepare([*examples, banner])
+
+    model = pipeline.train(dataset)
+
+    assert len(pipeline.predict(model, dataset)) == len(examples) + 1
+
+
 def test_predicted_feature_names_are_exactly_the_ontology_classes(trained: Trained) -> None:
     predicted = {a.feature for p in trained.predictions for a in p.annotations}
     labelled = {a.feature for e in trained.dataset.examples for a in e.annotations}

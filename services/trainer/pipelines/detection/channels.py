@@ -29,6 +29,9 @@ def image_channels(rgb: Array, pad: int) -> Channels:
     import numpy as np
 
     pixels = rgb.astype(np.float32) / 255.0
+    if min(pixels.shape[:2]) < 2:  # a 1-pixel banner: gradients need two pixels a side
+        pixels = np.pad(pixels, ((0, max(0, 2 - pixels.shape[0])),
+                                 (0, max(0, 2 - pixels.shape[1])), (0, 0)), mode="edge")
     red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     colour = [(red + green + blue) / 3, red - green, (red + green) / 2 - blue]
     gy = np.stack([np.gradient(pixels[..., c], axis=0) for c in range(3)])

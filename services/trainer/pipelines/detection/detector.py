@@ -31,6 +31,8 @@ class Detector:
         """The ``max_detections`` most confident boxes down to ``score_floor``, best first."""
         channels = image_channels(picture.rgb, pad_for(self.anchors))
         windows, features = scan(channels, self.anchors)
+        if not len(windows):
+            return []
         rows, probabilities = self.cascade.probabilities(features)
         found: list[tuple[float, str, Array]] = []
         for label in range(1, probabilities.shape[1]):

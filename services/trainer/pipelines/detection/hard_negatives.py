@@ -26,6 +26,8 @@ def background_candidates(channels: Channels, truth: Array, anchors: Array,
     import numpy as np
 
     windows, features = scan(channels, anchors)
+    if not len(windows):
+        return features
     best, _ = matches(windows, truth)
     background = features[best < BACKGROUND_IOU]
     objectness = 1.0 - screen.predict_proba(background)[:, 0]

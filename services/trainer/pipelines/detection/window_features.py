@@ -38,6 +38,9 @@ def scan(channels: Channels, anchors: Array) -> tuple[Array, Array]:
         lattice_features[:, -3:] = np.log([GRID * cw, GRID * ch, cw / ch])
         features.append(lattice_features)
         boxes.append(lattice.boxes())
+    if not boxes:  # an image thinner than the smallest window (a banner): nothing to scan
+        width = (GRID * GRID + 4) * channels.integral.shape[0] + 3  # as the features below
+        return np.zeros((0, 4), dtype=np.int64), np.zeros((0, width), dtype=np.float32)
     return np.concatenate(boxes), np.concatenate(features)
 
 

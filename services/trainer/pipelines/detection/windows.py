@@ -52,8 +52,8 @@ def sliding_windows(channels: Channels, anchors: Array) -> Array:
     :func:`~services.trainer.pipelines.detection.window_features.scan` gives them."""
     import numpy as np
 
-    return np.concatenate([lattice.boxes()
-                           for lattice in lattices(channels.width, channels.height, anchors)])
+    found = [lattice.boxes() for lattice in lattices(channels.width, channels.height, anchors)]
+    return np.concatenate(found) if found else np.zeros((0, 4), dtype=np.int64)
 
 
 def pad_for(anchors: Array, truth: Array | None = None) -> int:
