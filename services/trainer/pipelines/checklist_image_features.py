@@ -16,10 +16,10 @@ the whole image:
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
-from services.trainer.pipeline import DataError, Example
+from services.trainer.pipeline import Example
+from services.trainer.pipelines.image_decoding import opened_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,17 +55,11 @@ def image_features(example: Example) -> NDArray[np.float64]:
 def _pixels(example: Example) -> NDArray[np.float64]:
     """RGB in [0, 1], SIDE x SIDE."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    if not isinstance(example.content, bytes):
-        raise DataError(f"data row {example.data_row_id}: expected image bytes, got text")
-    try:
-        image = Image.open(io.BytesIO(example.content))
+    with opened_image(example) as image:
         image.draft("RGB", (SIDE * 2, SIDE * 2))  # a cheap JPEG downscale while decoding
         rgb = image.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise DataError(f"data row {example.data_row_id}: not a readable image "
-                        f"({' '.join(str(exc).split())})") from exc
     return np.asarray(rgb, dtype=np.float64) / 255.0
 
 

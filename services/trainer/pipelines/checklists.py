@@ -8,6 +8,7 @@ from typing import Any
 
 from services.trainer.pipeline import Example
 from services.trainer.pipelines.checklist_pipeline import ChecklistPipeline
+from services.trainer.pipelines.text_classification import text_of
 
 CLASSIFIER = "logistic regression per option (one-vs-rest), L1-regularised (liblinear)"
 
@@ -30,9 +31,7 @@ class TextChecklists(ChecklistPipeline):
     def featurize(self, examples: Sequence[Example]) -> Any:
         import numpy as np
 
-        texts = [e.content.decode("utf-8", "replace") if isinstance(e.content, bytes)
-                 else e.content for e in examples]
-        return np.array(texts, dtype=object)
+        return np.array([text_of(e.content) for e in examples], dtype=object)
 
     def encoder(self) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer

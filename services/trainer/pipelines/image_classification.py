@@ -4,11 +4,11 @@ standardised logistic regression per radio question, on CPU. Images arrive as en
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
-from services.trainer.pipeline import DataError, Example
+from services.trainer.pipeline import Example
+from services.trainer.pipelines.image_decoding import opened_image
 from services.trainer.pipelines.radio import RadioPipeline
 
 THUMBNAIL = 16
@@ -48,17 +48,10 @@ class ImageClassification(RadioPipeline):
 def image_features(example: Example) -> Any:
     """Colour histograms and downscaled grey pixels of an encoded image."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
 
-    if not isinstance(example.content, bytes):
-        raise DataError(f"data row {example.data_row_id}: expected image bytes")
-    try:
-        image = Image.open(io.BytesIO(example.content))
+    with opened_image(example) as image:
         image.draft("RGB", (THUMBNAIL * 4, THUMBNAIL * 4))  # cheap JPEG downscale on decode
         rgb = image.convert("RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise DataError(
-            f"data row {example.data_row_id}: not a readable image ({exc})") from exc
     pixels = np.asarray(rgb.resize((THUMBNAIL, THUMBNAIL)), dtype=np.float32) / 255.0
     histogram = np.concatenate([
         np.histogram(pixels[..., channel], bins=BINS, range=(0.0, 1.0))[0] / pixels[..., 0].size

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventlog.contract import Answer, Radio
+from eventlog.contract import Annotation, Answer, Radio
 from services.trainer.pipeline import (
     DataError,
     Dataset,
@@ -18,6 +18,7 @@ from services.trainer.pipeline import (
     Example,
     Pipeline,
     Prediction,
+    Progress,
     ProgressCallback,
     TrainedModel,
     evaluated_split,
@@ -28,8 +29,9 @@ from services.trainer.pipeline import (
 from services.trainer.scoring.radio import score_radio
 
 
-def answer_of(example: Example, feature: str) -> str | None:
-    return next((a.answer.name for a in example.annotations
+def answer_of(annotations: Sequence[Annotation], feature: str) -> str | None:
+    """The radio answer to ``feature`` among a row's (true or predicted) annotations."""
+    return next((a.answer.name for a in annotations
                  if isinstance(a, Radio) and a.feature == feature), None)
 
 
@@ -69,14 +71,12 @@ class RadioPipeline(Pipeline):
         return Dataset(examples=split, features=self.featurize(split), sizes=split_sizes(split))
 
     def train(self, dataset: Dataset, progress: ProgressCallback = no_progress) -> TrainedModel:
-        from services.trainer.pipeline import Progress
-
         questions = radio_questions(dataset.examples)
         models: dict[str, Question] = {}
         for number, feature in enumerate(questions, start=1):
             rows = [i for i, e in enumerate(dataset.examples)
-                    if e.split == "training" and answer_of(e, feature) is not None]
-            answers = [answer_of(dataset.examples[i], feature) for i in rows]
+                    if e.split == "training" and answer_of(e.annotations, feature) is not None]
+            answers = [answer_of(dataset.examples[i].annotations, feature) for i in rows]
             if not rows:
                 continue
             if len(set(answers)) == 1:
@@ -123,11 +123,10 @@ class RadioPipeline(Pipeline):
         guessed: dict[str, list[str]] = {}
         for feature in radio_questions(dataset.examples):
             for example in scored:
-                answer = answer_of(example, feature)
+                answer = answer_of(example.annotations, feature)
                 if answer is None:
                     continue
                 truth.setdefault(feature, []).append(answer)
-                guess = answer_of(Example(example.data_row_id, "", predicted[
-                    example.data_row_id].annotations), feature)
+                guess = answer_of(predicted[example.data_row_id].annotations, feature)
                 guessed.setdefault(feature, []).append(guess or "")
         return score_radio(split, len(scored), truth, guessed)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 from eventlog.contract import BoundingBox
 from services.trainer.pipeline import DataError, Example
 from services.trainer.pipelines.detection.arrays import Array
+from services.trainer.pipelines.image_decoding import opened_image
 
 MAX_SIDE = 384
 """Larger images are scaled down to this longest side (their boxes with them)."""
@@ -25,13 +25,10 @@ class Picture:
 
 def read_picture(example: Example) -> Picture:
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    where = f"data row {example.data_row_id}"
-    if not isinstance(example.content, bytes):
-        raise DataError(f"{where}: expected the bytes of an image, got text")
-    try:  # EXIF orientation is not applied: Labelbox strips it, boxes are on the raw pixels
-        image = Image.open(io.BytesIO(example.content))
+    # EXIF orientation is not applied: Labelbox strips it, boxes are on the raw pixels
+    with opened_image(example) as image:
         width, height = image.size
         scale = min(1.0, MAX_SIDE / max(width, height))
         image.draft("RGB", (round(width * scale), round(height * scale)))
@@ -39,9 +36,6 @@ def read_picture(example: Example) -> Picture:
         if scale < 1.0:
             rgb = rgb.resize((max(1, round(width * scale)), max(1, round(height * scale))),
                              Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"{where}: not a readable image ({reason})") from exc
     return Picture(np.asarray(rgb), scale, width, height)
 
 
