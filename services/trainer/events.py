@@ -45,6 +45,11 @@ def scores_of(evaluation: Evaluation) -> Scores:
     return scores
 
 
+def finite(value: float | None) -> float | None:
+    """JSON (and jsonb) have no NaN or infinity: such a number is recorded as unknown."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
 def _finite(values: dict[str, float]) -> dict[str, float]:
-    """JSON has no NaN or infinity: a score that is not a number is left out."""
-    return {k: float(v) for k, v in values.items() if math.isfinite(v)}
+    """The numbers of ``values`` that are numbers (a NaN score is left out)."""
+    return {k: number for k, v in values.items() if (number := finite(v)) is not None}

@@ -5,21 +5,16 @@ cannot flood the log or Labelbox. The reporter mirrors only the latest."""
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
 from eventlog import EventStore, NewEvent, StoreUnavailableError
 from eventlog.contract import TRAINING_PROGRESSED
+from services.trainer.events import finite
 from services.trainer.executor import ProgressReport
 
 Emit = Callable[..., NewEvent]
 logger = logging.getLogger(__name__)
-
-
-def finite(value: float | None) -> float | None:
-    """JSON (and jsonb) have no NaN or infinity: a diverging loss is recorded as unknown."""
-    return value if value is not None and math.isfinite(value) else None
 
 
 class ProgressThrottle:
