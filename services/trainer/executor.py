@@ -92,13 +92,15 @@ goes): a pipeline may report every batch without flooding the pipe."""
 
 def _progress_reporter(stage: str, report: Report) -> Callable[[Progress], None]:
     started = time.monotonic()
-    sent: list[float] = []
+    last_sent: float | None = None
 
     def on_progress(progress: Progress) -> None:
+        nonlocal last_sent
         now = time.monotonic()
-        if sent and now - sent[-1] < CHILD_PROGRESS_INTERVAL and progress.step < progress.total:
+        if (last_sent is not None and now - last_sent < CHILD_PROGRESS_INTERVAL
+                and progress.step < progress.total):
             return
-        sent[:] = [now]
+        last_sent = now
         elapsed = now - started
         eta = (elapsed / progress.step * max(progress.total - progress.step, 0)
                if progress.step > 0 else None)

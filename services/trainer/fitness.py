@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from eventlog.contract import KIND_NAMES
+from eventlog.contract import KIND_NAMES, AnnotationKind
 from services.trainer.export_rows import RowRef
 from services.trainer.pipeline import DataError, Pipeline, assign_split
 
@@ -28,12 +28,12 @@ def check_media(refs: Sequence[RowRef], pipeline: Pipeline) -> None:
 
 
 def _kinds_found(refs: Sequence[RowRef]) -> str:
-    features: dict[str, set[str]] = {}
+    features: dict[AnnotationKind, set[str]] = {}
     for ref in refs:
         for annotation in ref.annotations:
             features.setdefault(annotation.kind, set()).add(annotation.feature)
     return "; ".join(
-        f"{KIND_NAMES[kind]} ({', '.join(repr(f) for f in sorted(names))})"  # type: ignore[index]
+        f"{KIND_NAMES[kind]} ({', '.join(repr(f) for f in sorted(names))})"
         for kind, names in sorted(features.items())) or "no annotations at all"
 
 
