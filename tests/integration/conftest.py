@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+
 import asyncpg
+import pytest
+
+from eventlog.settings import asyncpg_dsn
+from tests.conftest import with_database
+from tests.services import ServiceEndpoints
 
 
 async def terminate_backends(sql: asyncpg.Connection) -> int:
@@ -10,3 +18,16 @@ async def terminate_backends(sql: asyncpg.Connection) -> int:
         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
     return killed
+
+
+@pytest.fixture
+async def empty_database(services: ServiceEndpoints) -> AsyncIterator[str]:
+    """A database of its own, never migrated, dropped afterwards."""
+    name = f"tb_empty_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(services.database_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(services.database_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -10,8 +10,6 @@ import os
 import signal
 import socket
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 from eventlog import migrate
 from eventlog.errors import MisconfiguredError
 from eventlog.postgres import SCHEMA_REVISION, misconfiguration
-from eventlog.settings import DatabaseSettings, RelaySettings, asyncpg_dsn
+from eventlog.settings import DatabaseSettings, RelaySettings
 from tests.conftest import BrokerNamespace, with_database
 from tests.ports import free_port
 from tests.services import ServiceEndpoints
@@ -59,18 +57,6 @@ def one_line(err: str) -> str:
     assert lines[-1].startswith("trainbridge: configuration error: TRAINBRIDGE_"), err
     assert all(" INFO " in line or line.startswith('{"ts"') for line in lines[:-1]), err
     return lines[-1]
-
-
-@pytest.fixture
-async def empty_database(services: ServiceEndpoints) -> AsyncIterator[str]:
-    name = f"tb_cfg_empty_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(asyncpg_dsn(services.database_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(services.database_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 SERVICE_ENV = {"TRAINBRIDGE_WEBHOOK_SECRET": "s", "LABELBOX_API_KEY": "k",

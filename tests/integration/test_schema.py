@@ -19,18 +19,6 @@ from tests.conftest import with_database
 from tests.services import ServiceEndpoints
 
 
-@pytest.fixture
-async def empty_database(services: ServiceEndpoints) -> AsyncIterator[str]:
-    name = f"tb_empty_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(services.database_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(services.database_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def run_migrate(url: str) -> subprocess.CompletedProcess[str]:
     """`trainbridge migrate`, as an operator or a container would run it."""
     process = await asyncio.create_subprocess_exec(
