@@ -63,6 +63,17 @@ def png(colour: tuple[int, int, int], rng: random.Random, size: int = 24) -> byt
     return buffer.getvalue()
 
 
+def plain_png(width: int, height: int) -> bytes:
+    """A flat-coloured PNG of that size: an image with nothing in it."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 
 

@@ -5,7 +5,6 @@ image, entity offsets outside the text, no labelled rows."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from eventlog.postgres import PostgresEventStore
 from services.fake_labelbox.samples import export_row as lb
 from services.trainer.jobs import TrainingJobs
 from services.trainer.settings import TrainerSettings
+from tests.trainer.datasets import plain_png
 from tests.trainer.file_server import serving
 from tests.trainer.test_training_flow import (
     STREAM,
@@ -27,14 +27,6 @@ from tests.trainer.test_training_flow import (
     request_training,
     worker,
 )
-
-
-def png(width: int, height: int) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (90, 120, 60)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def rows(count: int, **fields: Any) -> list[dict[str, Any]]:
@@ -71,7 +63,7 @@ async def failure_of(store: PostgresEventStore, pool: asyncpg.Pool, settings: Tr
 
 @pytest.fixture
 def images() -> Iterator[str]:
-    with serving({"/wide.png": png(100, 80)}) as base:
+    with serving({"/wide.png": plain_png(100, 80)}) as base:
         yield base
 
 

@@ -28,15 +28,8 @@ from services.trainer.pipeline import (
 )
 from services.trainer.pipelines.detection import ObjectDetection
 from services.trainer.scoring.detection import mean_average_precision
+from tests.trainer.datasets import plain_png
 from tests.trainer.exported import BASE_URL, MODEL_ID, MODEL_RUN_ID, examples_from
-
-
-def _png(width: int, height: int) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (90, 120, 90)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _size(content: str | bytes) -> tuple[int, int]:
@@ -109,9 +102,9 @@ def test_predicted_boxes_lie_in_the_image_and_carry_a_confidence(trained: Traine
 
 def test_an_image_without_a_detection_still_has_a_confidence_of_zero(
         trained: Trained) -> None:
-    labelled = Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True,
+    labelled = Example("dr-1", plain_png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True,
                        "training")
-    blank = Example("dr-blank", _png(160, 120), (), False, "test")
+    blank = Example("dr-blank", plain_png(160, 120), (), False, "test")
     dataset = trained.pipeline.prepare([labelled, blank])
 
     prediction = trained.pipeline.predict(trained.model, dataset)[1]
@@ -122,9 +115,9 @@ def test_an_image_without_a_detection_still_has_a_confidence_of_zero(
 
 def test_a_banner_thinner_than_any_window_is_predicted_empty_not_a_crash(
         trained: Trained) -> None:
-    labelled = Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True,
+    labelled = Example("dr-1", plain_png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True,
                        "training")
-    banner = Example("dr-banner", _png(2000, 3), (), False, "test")
+    banner = Example("dr-banner", plain_png(2000, 3), (), False, "test")
     dataset = trained.pipeline.prepare([labelled, banner])
 
     prediction = trained.pipeline.predict(trained.model, dataset)[1]
@@ -138,7 +131,7 @@ def test_training_passes_over_a_banner_thinner_than_any_window() -> None:
     pipeline = ObjectDetection()
     examples = examples_from(detection_export(MODEL_ID, MODEL_RUN_ID, base_url=BASE_URL,
                                               count=40), "image")
-    banner = Example("dr-banner", _png(900, 2), (), True, "training")
+    banner = Example("dr-banner", plain_png(900, 2), (), True, "training")
     dataset = pipeline.prepare([*examples, banner])
 
     model = pipeline.train(dataset)
@@ -224,7 +217,7 @@ def test_the_sample_export_looks_like_a_labelled_street_scene_project() -> None:
 
 
 def test_other_annotation_kinds_are_ignored_and_images_without_boxes_are_negatives() -> None:
-    image = _png(64, 48)
+    image = plain_png(64, 48)
     rows = [Example("dr-1", image, (Radio("weather", Answer("sunny")),), True, "training"),
             Example("dr-2", image, (BoundingBox("car", 10, 12, 16, 24),), True, "training"),
             Example("dr-3", image, (), False)]
@@ -238,7 +231,7 @@ def test_other_annotation_kinds_are_ignored_and_images_without_boxes_are_negativ
 
 
 def test_a_box_an_annotator_drew_a_pixel_past_the_edge_is_accepted() -> None:
-    rows = [Example("dr-1", _png(64, 48), (BoundingBox("car", -1, 40, 49, 25),), True,
+    rows = [Example("dr-1", plain_png(64, 48), (BoundingBox("car", -1, 40, 49, 25),), True,
                     "training")]
 
     assert ObjectDetection().prepare(rows).sizes["training"] == 1
@@ -260,8 +253,8 @@ BAD_ROWS = [
 @pytest.mark.parametrize(("box", "message"), BAD_ROWS)
 def test_a_bad_box_fails_with_one_line_naming_the_data_row_and_the_class(
         box: BoundingBox, message: str) -> None:
-    good = Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "training")
-    bad = Example("dr-7", _png(64, 48), (box,), True, "validation")
+    good = Example("dr-1", plain_png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "training")
+    bad = Example("dr-7", plain_png(64, 48), (box,), True, "validation")
 
     with pytest.raises(DataError, match=message) as raised:
         ObjectDetection().prepare([good, bad])
@@ -272,7 +265,7 @@ def test_a_bad_box_fails_with_one_line_naming_the_data_row_and_the_class(
                          ids=["garbage bytes", "empty", "text"])
 def test_an_unreadable_image_fails_with_one_line_naming_the_data_row(
         content: str | bytes) -> None:
-    good = Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "training")
+    good = Example("dr-1", plain_png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "training")
     bad = Example("dr-7", content, (), False)
 
     with pytest.raises(DataError, match=r"^data row dr-7: ") as raised:
@@ -281,8 +274,8 @@ def test_an_unreadable_image_fails_with_one_line_naming_the_data_row(
 
 
 def test_a_truncated_image_fails_with_one_line_naming_the_data_row() -> None:
-    good = Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "training")
-    bad = Example("dr-7", _png(64, 48)[:-40], (), False)
+    good = Example("dr-1", plain_png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "training")
+    bad = Example("dr-7", plain_png(64, 48)[:-40], (), False)
 
     with pytest.raises(DataError, match=r"^data row dr-7: not a readable image") as raised:
         ObjectDetection().prepare([good, bad])
@@ -290,9 +283,9 @@ def test_a_truncated_image_fails_with_one_line_naming_the_data_row() -> None:
 
 
 @pytest.mark.parametrize("rows", [
-    [Example("dr-1", _png(64, 48), (), True, "training")],
-    [Example("dr-1", _png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "test"),
-     Example("dr-2", _png(64, 48), (), False, "training")],
+    [Example("dr-1", plain_png(64, 48), (), True, "training")],
+    [Example("dr-1", plain_png(64, 48), (BoundingBox("car", 1, 1, 20, 30),), True, "test"),
+     Example("dr-2", plain_png(64, 48), (), False, "training")],
 ], ids=["no boxes", "boxes only outside the training split"])
 def test_no_labelled_training_image_with_a_box_fails_clearly(rows: list[Example]) -> None:
     with pytest.raises(DataError, match=r"^no labelled training image has a bounding box"):
