@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One Dockerfile, one image per service: the build argument EXTRAS picks the pyproject.toml
 # extra installed next to the shared core, so each image holds only its own dependencies
 # (the ingest image never contains labelbox or scikit-learn):
@@ -11,12 +9,19 @@
 #   docker build                                  -t trainbridge-migrate .   # core only
 #
 # docker-compose.yml builds them all. Every image runs `trainbridge <command>`.
+#
+# The dependencies come from the extra's hashed lock, requirements/${EXTRAS:-core}.txt
+# (`make lock` writes them from pyproject.toml), as wheels only: every file pip installs is
+# checked against its sha256, so a rebuild installs the same bytes. An extra without a lock
+# file there cannot be built. No BuildKit frontend is fetched: the classic builder
+# (DOCKER_BUILDKIT=0, Docker 20.10) builds it too.
 
 # Pinned by tag; for byte-for-byte reproducible builds pass a digest instead, e.g.
-# --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest>.
+# --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest>. Any Debian-based CPython 3.11
+# image whose interpreter is `python3` with the venv module will do.
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- builder: build the wheel, install it with the chosen extra into /opt/trainbridge -----
+# --- builder: install the extra's locked dependencies, then the wheel, into /opt/trainbridge
 FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -24,21 +29,28 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-RUN python -m venv /opt/trainbridge
+RUN python3 -m venv /opt/trainbridge
+
+# Empty: the core only (enough for `trainbridge migrate` and the operator tool).
+ARG EXTRAS=""
+
+# The dependencies before the source, from the lock file alone: this layer is rebuilt only
+# when the lock changes, not on every change to the code.
+COPY requirements/${EXTRAS:-core}.txt /tmp/requirements.txt
+RUN /opt/trainbridge/bin/python -m pip install --require-hashes --only-binary=:all: \
+        -r /tmp/requirements.txt
 
 # Only what the wheel is built from (see [tool.hatch.build.targets.wheel]); README.md is the
-# package's readme. Nothing here depends on EXTRAS, so every image shares these layers.
+# package's readme.
 COPY pyproject.toml README.md ./
 COPY eventlog ./eventlog
 COPY migrations ./migrations
 COPY services ./services
 COPY trainbridge ./trainbridge
-RUN python -m pip wheel --no-deps --wheel-dir /wheels .
-
-# Empty: the core only (enough for `trainbridge migrate`).
-ARG EXTRAS=""
-RUN wheel="$(ls /wheels/trainbridge-*.whl)" \
- && /opt/trainbridge/bin/pip install "${wheel}${EXTRAS:+[${EXTRAS}]}" \
+# --no-deps: everything it needs is installed above; `pip check` proves the lock was complete.
+RUN /opt/trainbridge/bin/python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/trainbridge/bin/python -m pip install --no-deps /wheels/trainbridge-*.whl \
+ && /opt/trainbridge/bin/python -m pip check \
  && /opt/trainbridge/bin/trainbridge --help >/dev/null
 
 # --- runtime: the venv on a clean slim image, run as a non-root user ----------------------

@@ -3,17 +3,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint bench run demo clean
+.PHONY: install lock test lint bench run demo clean
 
 install: $(STAMP)
 
-# Reinstall whenever pyproject.toml changes, so `make test` never runs a stale .venv.
-$(STAMP): pyproject.toml
+# Reinstall whenever pyproject.toml or the lock changes, so `make test` never runs a stale
+# .venv. The dependencies come from the hashed lock (the versions the images install too; see
+# requirements/lock.sh), then the project itself, editable, without resolving anything.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Regenerates requirements/*.txt from pyproject.toml (needs pypi.org; see requirements/lock.sh).
+# Moving pins: `make lock LOCK_ARGS=--upgrade` or `LOCK_ARGS='--upgrade-package NAME'`.
+lock:
+	requirements/lock.sh $(LOCK_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -330,6 +330,7 @@ class System:
             "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
             "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
             "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
+            "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",  # several trainers on one host
             "TRAINBRIDGE_LOG_LEVEL": args.log_level,
         })
         ingest_port = free_port()

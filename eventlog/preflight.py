@@ -1,5 +1,7 @@
 """What every long-running service checks before it starts: the database answers with a
-schema at least as new as the code, and the broker accepts our credentials.
+schema at least as new as the code, and the broker accepts our credentials. The one-shot
+commands (``runs``, ``audit``, ``parked``, ``verify``, ``redrive``, ``retry``, ``replay``)
+check the database the same way, once, before their first query.
 
 A refusal (wrong credentials, missing database, a schema that needs `trainbridge migrate`)
 raises ``MisconfiguredError``; the entry point prints it as one line and exits 2. A database
@@ -19,6 +21,15 @@ from eventlog.redaction import redact
 from eventlog.settings import BrokerSettings, DatabaseSettings
 
 logger = logging.getLogger(__name__)
+
+
+async def check_database(database: DatabaseSettings) -> str:
+    """For a one-shot command: the schema check of ``check_dependencies``, without waiting
+    for the database (``StoreUnavailableError`` at once) nor asking the broker. A refusal or
+    a schema older than the code raises ``MisconfiguredError``. Returns the revision."""
+    revision = await check_schema(database)
+    logger.debug("schema at revision %s", revision)
+    return revision
 
 
 async def check_dependencies(database: DatabaseSettings, broker: BrokerSettings,

@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 POSTGRES_IMAGE = "postgres:15.8-alpine"
 RABBITMQ_IMAGE = "rabbitmq:3.13-management-alpine"
 
+CONTAINER_PASSWORD = "tc-pg-password"
+"""The password of the database user in a container testcontainers starts: distinctive, so tests
+can check it never shows in output."""
+
 HOW_TO_PROVIDE = (
     "The integration tests need PostgreSQL and RabbitMQ. Either export\n"
     "  TRAINBRIDGE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres\n"
@@ -92,7 +96,9 @@ def provide_services() -> Iterator[ServiceEndpoints]:
                 from testcontainers.community.rabbitmq import RabbitMqContainer
 
                 if database_url is None:
-                    pg = stack.enter_context(PostgresContainer(POSTGRES_IMAGE, driver=None))
+                    pg = stack.enter_context(PostgresContainer(
+                        POSTGRES_IMAGE, username="trainbridge", password=CONTAINER_PASSWORD,
+                        dbname="trainbridge", driver=None))
                     database_url = pg.get_connection_url()
                 if amqp_url is None:
                     rabbit = stack.enter_context(RabbitMqContainer(RABBITMQ_IMAGE))

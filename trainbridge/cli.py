@@ -9,7 +9,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 from eventlog.amqp import quiet_driver_logs
 from eventlog.errors import EventLogError, MisconfiguredError
@@ -21,14 +22,20 @@ from eventlog.settings import (
     SettingsError,
 )
 
+T = TypeVar("T")
+
 
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Logs JSON lines like the services (Alembic's ``Running upgrade …`` lines too, their
+    multi-line descriptions kept inside one object), once the settings are read."""
     from importlib.metadata import version
 
     from eventlog import migrate
+    from eventlog.json_logs import use_json_logs
     from eventlog.settings import read_setting
 
     settings = DatabaseSettings.from_env(environ)
+    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)))
     logging.getLogger("trainbridge").info("trainbridge migrate %s: migrating %s to %s",
                                           version("trainbridge"), redact(settings.url),
                                           args.revision)
@@ -86,6 +93,23 @@ def _dependencies_ready(database: DatabaseSettings, broker: BrokerSettings) -> b
     return bool(ready and ready[0])
 
 
+def _on_migrated_database(database: DatabaseSettings, command: Callable[[], Awaitable[T]]) -> T:
+    """Run a one-shot command once the database has the schema this code needs
+    (eventlog.preflight): on a database not migrated, or migrated by an older version, the
+    command ends with one line telling to run `trainbridge migrate` (exit 2), before any of
+    its queries fails in its own way. The compose `operator` tool relies on it: it no longer
+    runs `migrate` first."""
+    import asyncio
+
+    from eventlog.preflight import check_database
+
+    async def checked() -> T:
+        await check_database(database)
+        return await command()
+
+    return asyncio.run(checked())
+
+
 def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
     from dataclasses import replace
@@ -105,16 +129,21 @@ def _ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _trainer(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
+    from dataclasses import replace
 
     from eventlog.runner import run_until_signalled
     from services.trainer.entrypoint import serve
     from services.trainer.settings import TrainerSettings
 
     trainer = TrainerSettings.from_env(environ)
+    if args.metrics_port is not None:
+        trainer = replace(trainer, metrics_port=args.metrics_port)
     database, broker, relay = _service_settings(environ)
     _starting("trainer", database, broker, trainer_id=trainer.trainer_id,
               artifacts=redact(trainer.artifacts_url), lease_seconds=trainer.lease_seconds,
-              memory_limit_bytes=trainer.memory_limit_bytes)
+              memory_limit_bytes=trainer.memory_limit_bytes,
+              health=f"{trainer.metrics_host}:{trainer.metrics_port}"
+              if trainer.metrics_port else "off")
     if not _dependencies_ready(database, broker):
         return 0
     asyncio.run(run_until_signalled(lambda stop: serve(trainer, database, broker, relay, stop)))
@@ -161,7 +190,6 @@ def _dev(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    import asyncio
     import getpass
     import json
 
@@ -188,7 +216,7 @@ def _retry(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                   f"{by} ({args.reason})")
         return 0
 
-    return asyncio.run(retry())
+    return _on_migrated_database(database, retry)
 
 
 def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -206,7 +234,8 @@ def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         except (OSError, verify.AnchorError) as exc:
             print(f"trainbridge verify: {args.anchor}: {exc}", file=sys.stderr)
             return 2
-    result = asyncio.run(verify.verify(database, args.stream, anchor))
+    result = _on_migrated_database(database,
+                                   lambda: verify.verify(database, args.stream, anchor))
     if args.print_anchor:
         if not result.intact:  # never anchor a log that is already broken
             verify.print_report(result, sys.stderr)
@@ -222,7 +251,6 @@ def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    import asyncio
     import json
 
     from eventlog.postgres import pooled
@@ -234,7 +262,7 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         async with pooled(database) as pool:
             return await replay_ledger(pool, dry_run=args.dry_run)
 
-    report = asyncio.run(replay())
+    report = _on_migrated_database(database, replay)
     if args.json:
         print(json.dumps({"before": report.before, "delivered": report.delivered,
                           "parked": report.parked, "dryRun": args.dry_run}))
@@ -247,8 +275,6 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    import asyncio
-
     from eventlog.postgres import pooled
     from services.reporter.ledger import Ledger
 
@@ -258,7 +284,7 @@ def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         async with pooled(database) as pool:
             return await Ledger(pool).request_redrive(args.model_run)
 
-    streams = asyncio.run(redrive())
+    streams = _on_migrated_database(database, redrive)
     if args.json:
         import json
 
@@ -273,7 +299,7 @@ def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _operator(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """``runs``, ``audit`` and ``parked``: read-only views of the log (trainbridge.operator)."""
-    import asyncio
+    from functools import partial
 
     from trainbridge import operator
 
@@ -285,12 +311,13 @@ def _operator(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 model_type=args.model_type,
                 since=operator.parse_since(args.since) if args.since else None,
                 limit=args.limit)
-            output = asyncio.run(operator.runs_command(database, where, as_json=args.json))
+            query = partial(operator.runs_command, database, where, as_json=args.json)
         elif args.command == "audit":
-            output = asyncio.run(operator.audit_command(database, args.model_run_id,
-                                                        as_json=args.json))
+            query = partial(operator.audit_command, database, args.model_run_id,
+                            as_json=args.json)
         else:
-            output = asyncio.run(operator.parked_command(database, as_json=args.json))
+            query = partial(operator.parked_command, database, as_json=args.json)
+        output = _on_migrated_database(database, query)
     except (ValueError, operator.UnknownModelRunError) as exc:
         print(f"trainbridge {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -324,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="announce the pipelines, consume training events and train",
         description="The trainer. Pipelines come from the trainbridge.pipelines entry points.",
     )
+    trainer.add_argument("--metrics-port", type=int, default=None,
+                         help="port of /healthz and /metrics (TRAINBRIDGE_TRAINER_METRICS_PORT, "
+                              "9101; 0 turns them off)")
     trainer.set_defaults(run=_trainer)
     reporter = commands.add_parser(
         "reporter",

@@ -1,5 +1,6 @@
 """``trainbridge trainer``: announces its pipelines, consumes TrainingRequested and
-DataExported, trains queued jobs in child processes, and relays its own events."""
+DataExported, trains queued jobs in child processes, relays its own events, and serves
+``/healthz`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import SUBSCRIBED, make_handler
+from services.trainer.health import TrainerHealth, serve_health
 from services.trainer.jobs import TrainingJobs
+from services.trainer.metrics import TrainerMetrics
 from services.trainer.registry import announce, installed, load_pipelines
 from services.trainer.settings import TrainerSettings
 from services.trainer.worker import TrainingWorker
@@ -34,6 +37,8 @@ async def serve(
 ) -> None:
     pipelines = installed(load_pipelines())
     pool = await create_pool(database)
+    metrics = TrainerMetrics()
+    health_server = None
     try:
         store = PostgresEventStore(pool)
         relay = OutboxRelay(PostgresOutbox(pool), broker, relay_settings)
@@ -41,6 +46,9 @@ async def serve(
         consumer = EventConsumer(
             store, broker, Subscription("trainer", SUBSCRIBED, make_handler(pipelines))
         )
+        health = TrainerHealth(stop, consumer)
+        if trainer.metrics_port:  # from now on: 503 until consuming and working
+            health_server = serve_health(trainer, health, metrics.registry)
         consuming = asyncio.create_task(consumer.run(stop))
         # Announce only once our queue exists: ingest accepts a model type only after its
         # announcement, so no TrainingRequested can be published before a queue takes it.
@@ -56,8 +64,12 @@ async def serve(
             worker = TrainingWorker(
                 store, TrainingJobs(pool, trainer.trainer_id, trainer.lease_seconds),
                 ChildProcessExecutor(memory_limit=trainer.memory_limit_bytes), pipelines, trainer,
-                http,
+                http, metrics,
             )
-            await run_together(stop, relay.run(stop), worker.run(stop), consuming)
+            health.worker = asyncio.create_task(worker.run(stop))
+            await run_together(stop, relay.run(stop), health.worker, consuming)
     finally:
+        if health_server is not None:
+            health_server.shutdown()
+            health_server.server_close()
         await pool.close()

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog.settings import read_artifacts_url, read_integer, read_number
+from eventlog.settings import read_artifacts_url, read_integer, read_number, read_setting
 from services.trainer.fetch import FetchLimits
 
 
@@ -31,6 +31,9 @@ class TrainerSettings:
     fetch: FetchLimits = field(default_factory=FetchLimits)
     progress_interval: float = 5.0
     """Seconds between two ``TrainingProgressed`` events of a run (at most)."""
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9101
+    """Port of ``/healthz`` and ``/metrics`` (``0``: not served)."""
 
     def deadline_for(self, model_type: str) -> float:
         return self.deadlines.get(model_type, self.deadline_seconds)
@@ -58,4 +61,8 @@ class TrainerSettings:
                                        minimum=1),
                 concurrency=read_integer(environ, "TRAINBRIDGE_FETCH_CONCURRENCY", 8, minimum=1),
             ),
+            metrics_host=read_setting(environ, "TRAINBRIDGE_TRAINER_METRICS_HOST", "0.0.0.0")
+            or "0.0.0.0",
+            metrics_port=read_integer(environ, "TRAINBRIDGE_TRAINER_METRICS_PORT", 9101,
+                                      minimum=0),
         )

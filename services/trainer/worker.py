@@ -35,6 +35,7 @@ from services.trainer.export_rows import ExportFormatError, RowRef, read_rows
 from services.trainer.fetch import FetchError, load_examples
 from services.trainer.fitness import check_export
 from services.trainer.jobs import TrainingJob, TrainingJobs
+from services.trainer.metrics import TrainerMetrics
 from services.trainer.pipeline import DataError, Pipeline
 from services.trainer.progress import ProgressThrottle
 from services.trainer.settings import TrainerSettings
@@ -61,6 +62,7 @@ class TrainingWorker:
         pipelines: dict[str, Pipeline],
         settings: TrainerSettings,
         http: httpx.AsyncClient,
+        metrics: TrainerMetrics,
     ) -> None:
         self._store = store
         self._jobs = jobs
@@ -68,6 +70,7 @@ class TrainingWorker:
         self._pipelines = pipelines
         self._settings = settings
         self._http = http
+        self._metrics = metrics
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -76,6 +79,7 @@ class TrainingWorker:
                 if job is None:
                     await sleep_unless(stop, self._settings.poll_interval)
                     continue
+                self._metrics.jobs_claimed.inc()
                 await self._process_until(stop, job)
             except Exception:
                 # E.g. the database went away mid-run: the job's lease runs out and it is
@@ -230,6 +234,7 @@ class TrainingWorker:
             if not await self._jobs.finish_in(uow.connection, job, succeeded=succeeded):
                 raise LostClaimError(f"{job.stream_id} attempt {job.attempt}")
             await uow.append(job.stream_id, events)
+        self._metrics.jobs_finished.labels(result="succeeded" if succeeded else "failed").inc()
 
     async def _fail(self, job: TrainingJob, emit: partial[NewEvent], stage: str,
                     message: str, detail: str) -> None:

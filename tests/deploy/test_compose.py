@@ -19,6 +19,7 @@ import pytest
 from services.fake_labelbox import demo_client
 from services.ingest.settings import IngestSettings
 from services.reporter.settings import DEFAULT_ENDPOINT, ReporterSettings
+from services.trainer.settings import TrainerSettings
 from tests.deploy.files import (
     ROOT,
     MissingVariableError,
@@ -28,9 +29,11 @@ from tests.deploy.files import (
     in_build_context,
     interpolate,
     load_compose,
+    parse_dockerfile,
     read_env_file,
     referenced_variables,
     services,
+    stage_args,
 )
 from tests.services import POSTGRES_IMAGE, RABBITMQ_IMAGE
 from trainbridge.cli import build_parser
@@ -40,6 +43,9 @@ SCHEMA_SHA256 = "0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112ba
 
 COMPOSE = load_compose()
 ENV_EXAMPLE = read_env_file()
+BUILD_VARIABLES = referenced_variables(
+    [s["build"] for s in services(COMPOSE).values() if built_by_us(s)])
+"""Read by Compose itself, for the images it builds (e.g. the base image), not by the code."""
 RESOLVED = interpolate(COMPOSE, ENV_EXAMPLE)
 SERVICES = services(RESOLVED)
 
@@ -155,6 +161,10 @@ def test_published_ports_are_the_ports_the_code_listens_on() -> None:
     assert metrics_default == 9102
     assert container_ports(SERVICES["reporter"]) == [9102]
     assert "TRAINBRIDGE_REPORTER_METRICS_PORT" not in environment(SERVICES["reporter"])
+    health_default = next(f.default for f in fields(TrainerSettings) if f.name == "metrics_port")
+    assert health_default == 9101
+    assert container_ports(SERVICES["trainer"]) == []  # probed inside; replicas share no port
+    assert "TRAINBRIDGE_TRAINER_METRICS_PORT" not in environment(SERVICES["trainer"])
     assert fake_default == fake.port == 8081
     assert container_ports(SERVICES["fake-labelbox"]) == [8081]
 
@@ -173,6 +183,7 @@ def test_healthchecks_probe_the_ports_and_paths_the_services_serve() -> None:
 
     assert "http://127.0.0.1:8000/healthz" in probe("ingest")
     assert "http://127.0.0.1:9102/metrics" in probe("reporter")
+    assert "http://127.0.0.1:9101/healthz" in probe("trainer")
     assert "http://127.0.0.1:8081/_fake/health" in probe("fake-labelbox")
     assert "pg_isready" in probe("postgres")
     assert "rabbitmq-diagnostics" in probe("rabbitmq")
@@ -192,14 +203,26 @@ def test_every_variable_compose_names_is_read_by_the_code_or_by_its_image() -> N
     image_environments = " ".join(
         " ".join(environment(s).values()) for s in services(COMPOSE).values()
         if not built_by_us(s))
-    for variable in referenced_variables(COMPOSE) | set(ENV_EXAMPLE):
+    for variable in (referenced_variables(COMPOSE) | set(ENV_EXAMPLE)) - BUILD_VARIABLES:
         assert is_read_by_the_code(variable, sources) or (
             variable in referenced_variables(image_environments)), (
             f"{variable} is neither read by the code nor handed to postgres or rabbitmq")
 
 
 def test_env_example_documents_every_variable_compose_reads_and_no_other() -> None:
-    assert set(ENV_EXAMPLE) == referenced_variables(COMPOSE)
+    """The build's variables have defaults and are documented commented out (`# NAME=`)."""
+    text = (ROOT / ".env.example").read_text()
+    assert set(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=", text, re.M)) >= BUILD_VARIABLES
+    assert set(ENV_EXAMPLE) | BUILD_VARIABLES == referenced_variables(COMPOSE)
+
+
+def test_every_build_variable_is_a_build_argument_of_the_dockerfile() -> None:
+    dockerfile = parse_dockerfile()
+    arguments = set(dockerfile.global_args).union(
+        *(stage_args(stage) for stage in dockerfile.stages))
+    for service in services(COMPOSE).values():
+        if built_by_us(service):
+            assert set(service["build"]["args"]) <= arguments
 
 
 def test_env_example_gives_every_required_variable_a_value() -> None:
@@ -327,6 +350,11 @@ def test_services_start_after_healthy_infrastructure_and_completed_migrations() 
         }, name
     assert SERVICES["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert SERVICES["migrate"]["command"] == ["migrate"]
+
+
+def test_the_operator_tool_does_not_rerun_migrate_at_each_command() -> None:
+    # `docker compose run` starts the dependencies first: migrate among them would run again.
+    assert SERVICES["operator"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
 def test_every_dependency_condition_can_be_met() -> None:

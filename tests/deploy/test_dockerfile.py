@@ -1,7 +1,8 @@
-"""One Dockerfile, one image per service: a builder stage installs the wheel with the
-service's own extra (build argument ``EXTRAS``) into a venv, a slim runtime stage runs it as
-a non-root user with ``ENTRYPOINT ["trainbridge"]``. Checked without Docker: the files are
-parsed, and the imports of what each image runs are followed to the packages it installs."""
+"""One Dockerfile, one image per service: a builder stage installs the service's own extra
+(build argument ``EXTRAS``) into a venv, from that extra's hashed lock file and then the wheel
+alone, and a slim runtime stage runs it as a non-root user with ``ENTRYPOINT ["trainbridge"]``.
+Checked without Docker: the files are parsed, and the imports of what each image runs are
+followed to the packages it installs."""
 
 from __future__ import annotations
 
@@ -112,17 +113,40 @@ def test_both_stages_start_from_the_pinned_slim_python() -> None:
         ("builder", "${PYTHON_IMAGE}"), ("runtime", "${PYTHON_IMAGE}")]
 
 
-def test_the_builder_installs_the_wheel_with_the_extras_argument_into_a_venv() -> None:
+LOCK = "requirements/${EXTRAS:-core}.txt"
+
+
+def test_the_builder_installs_the_extras_lock_then_the_wheel_alone_into_a_venv() -> None:
     builder = DOCKERFILE.stage("builder")
     assert stage_args(builder) == {"EXTRAS": ""}  # empty: the core only
-    runs = " ".join(builder.all("RUN"))
-    assert "python -m venv /opt/trainbridge" in runs
+    runs = " ".join(" ".join(builder.all("RUN")).split())
+    assert "python3 -m venv /opt/trainbridge" in runs  # `python3`: also where no `python` is
+    assert (f"COPY {LOCK} /tmp/requirements.txt" in
+            [f"{kw} {args}" for kw, args in builder.instructions])
+    assert ("pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt"
+            in runs)
     assert "pip wheel --no-deps --wheel-dir /wheels ." in runs
-    assert '/opt/trainbridge/bin/pip install "${wheel}${EXTRAS:+[${EXTRAS}]}"' in runs
+    assert "pip install --no-deps /wheels/trainbridge-*.whl" in runs
 
 
-def test_the_builder_copies_exactly_the_packages_the_wheel_is_built_from() -> None:
-    copied = [args.split()[0] for args in DOCKERFILE.stage("builder").all("COPY")]
+def test_the_dependencies_layer_comes_before_the_source_so_a_code_change_reuses_it() -> None:
+    instructions = [f"{kw} {args}" for kw, args in DOCKERFILE.stage("builder").instructions]
+    copies = [i for i, text in enumerate(instructions) if text.startswith("COPY ")]
+    install = next(i for i, text in enumerate(instructions) if "--require-hashes" in text)
+    assert instructions[copies[0]].startswith(f"COPY {LOCK} ")
+    assert copies[0] < install < copies[1]
+
+
+def test_every_image_compose_builds_has_its_lock_in_the_build_context() -> None:
+    for extra in set(IMAGE_EXTRAS.values()):
+        lock = f"requirements/{extra or 'core'}.txt"
+        assert (ROOT / lock).is_file(), lock
+        assert in_build_context(lock), lock
+
+
+def test_the_builder_copies_exactly_the_lock_and_the_packages_the_wheel_is_built_from() -> None:
+    lock, *copied = [args.split()[0] for args in DOCKERFILE.stage("builder").all("COPY")]
+    assert lock == LOCK
     packages = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     assert sorted(copied) == sorted(["pyproject.toml", *packages])
     assert PYPROJECT["project"]["readme"] == "README.md"  # copied with pyproject.toml
@@ -167,8 +191,9 @@ def test_the_build_context_keeps_secrets_the_venv_and_the_tests_out() -> None:
 
 def test_each_service_image_is_built_with_its_own_extra() -> None:
     built = {name: s for name, s in COMPOSE_SERVICES.items() if built_by_us(s)}
+    base = f"${{PYTHON_IMAGE:-{DOCKERFILE.global_args['PYTHON_IMAGE']}}}"
     assert {name: build_args(s) for name, s in built.items()} == {
-        name: {"EXTRAS": extra} for name, extra in IMAGE_EXTRAS.items()}
+        name: {"EXTRAS": extra, "PYTHON_IMAGE": base} for name, extra in IMAGE_EXTRAS.items()}
     for name, service in built.items():
         assert service["build"]["context"] == "."
         assert service["build"]["target"] == "runtime"

@@ -89,6 +89,7 @@ def environment(database_url: str, broker: BrokerNamespace, fake: FakeLabelbox,
         "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
         "TRAINBRIDGE_REPORTER_SWEEP_SECONDS": "1",
         "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
+        "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",
     }
 
 

@@ -24,7 +24,8 @@ def dev_env(database_url: str, broker: BrokerNamespace, tmp_path: Path,
             "TRAINBRIDGE_AMQP_URL": broker.settings.url,
             "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
             "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
-            "TRAINBRIDGE_REPORTER_METRICS_PORT": "0", **extra}
+            "TRAINBRIDGE_REPORTER_METRICS_PORT": "0", "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",
+            **extra}
 
 
 async def run_dev(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:

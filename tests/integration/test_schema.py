@@ -4,6 +4,7 @@ keeps the event log append-only."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -51,6 +52,26 @@ async def test_migrate_builds_the_schema_and_is_safe_to_run_again(empty_database
     assert second.returncode == 0, second.stderr
     assert "Running upgrade" not in second.stderr
     assert {"events", "outbox", "inbox", "alembic_version"} <= await tables(empty_database)
+
+
+async def test_migrate_logs_one_json_object_per_line_like_every_service(
+    empty_database: str,
+) -> None:
+    result = await run_migrate(empty_database)
+
+    assert result.returncode == 0, result.stderr
+    records = []
+    for line in (result.stdout + result.stderr).splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not a JSON line: {line!r}")
+    assert all(isinstance(r, dict) and r.get("level") and r.get("message") for r in records)
+    upgrades = [r["message"] for r in records if r["message"].startswith("Running upgrade")]
+    assert upgrades[0].startswith("Running upgrade  -> 0001, Event log")
+    # Alembic's multi-line revision descriptions stay inside their one object
+    assert any("\n" in message for message in upgrades)
+    assert records[0]["message"].startswith("trainbridge migrate ")
 
 
 async def test_concurrent_migrations_apply_each_revision_once(empty_database: str) -> None:

@@ -1,5 +1,6 @@
 """`trainbridge trainer` as an operator runs it: it announces its pipelines, and a run goes
-from TrainingRequested to TrainingCompleted through RabbitMQ (the test plays the reporter)."""
+from TrainingRequested to TrainingCompleted through RabbitMQ (the test plays the reporter);
+meanwhile its /healthz says it is working and /metrics counts the job."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 from eventlog import NewEvent, event_metadata
 from eventlog.artifacts import write_artifact
 from eventlog.postgres import PostgresEventStore
 from tests.conftest import BrokerNamespace
 from tests.integration.helpers import Probe, eventually
+from tests.ports import free_port
 from tests.trainer.test_training_flow import STREAM, export_lines
+
+
+async def counts_one_finished_job(http: httpx.AsyncClient) -> bool:
+    """(Counted just after the outcome's commit: the test may look a moment before.)"""
+    page = (await http.get("/metrics")).text
+    return 'trainbridge_trainer_jobs_finished_total{result="succeeded"} 1.0' in page
 
 
 async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
@@ -27,13 +36,16 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
     # The reporter's queue stands in here: it takes every event type, so the relay never
     # holds a stream back for an event nobody is bound to (see README, the outbox relay).
     await Probe(broker, "reporter-stand-in").bind("#")
+    health_port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trainbridge", "trainer",
         env={**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
              "TRAINBRIDGE_AMQP_URL": broker.settings.url,
              "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
              "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
-             "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2"},
+             "TRAINBRIDGE_RELAY_POLL_INTERVAL": "0.2",
+             "TRAINBRIDGE_TRAINER_METRICS_HOST": "127.0.0.1",
+             "TRAINBRIDGE_TRAINER_METRICS_PORT": str(health_port)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:
@@ -62,6 +74,9 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
 
         try:
             await eventually(completed, 60)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}") as http:
+                healthz = await http.get("/healthz")
+                await eventually(lambda: counts_one_finished_job(http), 10)
         finally:
             process.send_signal(signal.SIGTERM)
             output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
@@ -71,6 +86,7 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
             await process.wait()
 
     assert process.returncode == 0, output
+    assert healthz.status_code == 200, healthz.text
     names = await sql.fetch("SELECT model_type FROM model_types ORDER BY 1")
     assert [r["model_type"] for r in names] == [
         "bounding_box", "image_multi_classification", "image_single_classification", "ner",

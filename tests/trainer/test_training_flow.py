@@ -16,6 +16,7 @@ from eventlog.postgres import PostgresEventStore
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import make_handler
 from services.trainer.jobs import TrainingJobs
+from services.trainer.metrics import TrainerMetrics
 from services.trainer.registry import load_pipelines
 from services.trainer.settings import TrainerSettings
 from services.trainer.worker import TrainingWorker
@@ -62,7 +63,8 @@ async def export_data(store: PostgresEventStore, tmp_path: Path, lines: bytes) -
 def worker(store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
            http: httpx.AsyncClient) -> TrainingWorker:
     jobs = TrainingJobs(pool, settings.trainer_id, settings.lease_seconds)
-    return TrainingWorker(store, jobs, ChildProcessExecutor(), load_pipelines(), settings, http)
+    return TrainingWorker(store, jobs, ChildProcessExecutor(), load_pipelines(), settings, http,
+                          TrainerMetrics())
 
 
 async def types_of(store: PostgresEventStore) -> list[str]:

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The testcontainers path, for real: the integration suite with TRAINBRIDGE_TEST_DATABASE_URL and
+# TRAINBRIDGE_TEST_AMQP_URL unset, so tests/services.py has testcontainers start (and stop)
+# postgres:15.8-alpine and rabbitmq:3.13-management-alpine itself. CI runs it (.ci/run); by hand:
+#
+#   tests/compose/testcontainers.sh [pytest arguments]    # default: tests/integration
+#
+# Where those images cannot be pulled, the stand-ins of tests/compose/standins carry their tags.
+# Ryuk (testcontainers' reaper, image testcontainers/ryuk) cannot be pulled here either, so it is
+# disabled (TESTCONTAINERS_RYUK_DISABLED=true); this script removes whatever testcontainers left
+# behind instead, on every exit.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+export DOCKER="${DOCKER:-/usr/bin/docker}"
+export DOCKER_BUILDKIT=0
+
+leftovers() { "$DOCKER" ps -aq --filter label=org.testcontainers=true; }
+cleanup() {
+  local ids
+  ids="$(leftovers)"
+  [ -z "$ids" ] || "$DOCKER" rm -f -v $ids >/dev/null
+}
+
+"$here/engine.sh"
+"$here/standins/build.sh" >/dev/null
+cleanup
+trap cleanup EXIT
+
+cd "$repo"
+[ $# -gt 0 ] || set -- tests/integration
+env -u TRAINBRIDGE_TEST_DATABASE_URL -u TRAINBRIDGE_TEST_AMQP_URL \
+  TESTCONTAINERS_RYUK_DISABLED=true .venv/bin/pytest -p no:cacheprovider "$@"
