@@ -3,7 +3,7 @@
 # TRAINBRIDGE_TEST_AMQP_URL unset, so tests/services.py has testcontainers start (and stop)
 # postgres:15.8-alpine and rabbitmq:3.13-management-alpine itself. CI runs it (.ci/run); by hand:
 #
-#   tests/compose/testcontainers.sh [pytest arguments]    # default: tests/integration
+#   tests/compose/testcontainers.sh [pytest arguments]    # tests/integration unless paths given
 #
 # Where those images cannot be pulled, the stand-ins of tests/compose/standins carry their tags.
 # Ryuk (testcontainers' reaper, image testcontainers/ryuk) cannot be pulled here either, so it is
@@ -28,6 +28,8 @@ cleanup
 trap cleanup EXIT
 
 cd "$repo"
-[ $# -gt 0 ] || set -- tests/integration
+paths=0
+for arg in "$@"; do case "$arg" in tests*) paths=1 ;; esac; done
+[ "$paths" = 1 ] || set -- "$@" tests/integration
 env -u TRAINBRIDGE_TEST_DATABASE_URL -u TRAINBRIDGE_TEST_AMQP_URL \
   TESTCONTAINERS_RYUK_DISABLED=true .venv/bin/pytest -p no:cacheprovider "$@"
