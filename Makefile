@@ -9,13 +9,14 @@ install: $(STAMP)
 
 # Reinstall whenever pyproject.toml or the lock changes, so `make test` never runs a stale
 # .venv. The dependencies come from the hashed lock (the versions the images install too; see
-# requirements/lock.sh), then the project itself, editable, without resolving anything.
-$(STAMP): pyproject.toml requirements/dev.txt
+# requirements/lock.sh), the build backend likewise (requirements/build.txt), then the project
+# itself, editable, built without isolation: nothing unhashed is fetched.
+$(STAMP): pyproject.toml requirements/dev.txt requirements/build.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements/build.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # Regenerates requirements/*.txt from pyproject.toml (needs pypi.org; see requirements/lock.sh).

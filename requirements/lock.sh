@@ -4,6 +4,7 @@
 #   dev.txt            the `dev` extra: what `make install` puts in .venv (tests, linters)
 #   core.txt           no extra: `trainbridge migrate` and the operator tool (Dockerfile default)
 #   ingest.txt, trainer.txt, reporter.txt, fake-labelbox.txt    one per image (EXTRAS=...)
+#   build.txt          the build backend (requirements/build.in = [build-system] requires)
 #
 # Each file pins every package, transitively, with the sha256 of every wheel and sdist of the
 # pinned release, for every platform (a universal resolution for Python >= 3.11), so
@@ -18,8 +19,10 @@
 #
 # Resolution uses the public PyPI index only: the machine's pip configuration (find-links,
 # extra indexes, constraint files) and any UV_* index settings are ignored, so the files never
-# name a local path. Needs network access to pypi.org. Uses `uv` at $UV, else `uv` on PATH if it
-# is UV_VERSION, else installs UV_VERSION into a throwaway venv.
+# name a local path. Needs network access to pypi.org (uv uses its own TLS roots: behind a
+# TLS-inspecting proxy set SSL_CERT_FILE to the proxy's CA bundle, or pass --native-tls).
+# Uses `uv` at $UV, else `uv` on PATH if it is UV_VERSION, else installs UV_VERSION into a
+# throwaway venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,10 +50,10 @@ unset UV_INDEX UV_INDEX_URL UV_DEFAULT_INDEX UV_EXTRA_INDEX_URL UV_FIND_LINKS UV
       UV_RESOLUTION UV_INDEX_STRATEGY UV_NO_BINARY UV_ONLY_BINARY UV_TORCH_BACKEND \
       UV_CUSTOM_COMPILE_COMMAND
 
-compile() {  # compile OUTPUT [uv pip compile options...]
+compile() {  # compile OUTPUT [uv pip compile options...] (from pyproject.toml unless INPUT is set)
   local output="$1"; shift
   echo "lock: $output" >&2
-  "$uv" pip compile pyproject.toml \
+  "$uv" pip compile "${INPUT:-pyproject.toml}" \
     --no-config \
     --index-url "$INDEX_URL" \
     --universal \
@@ -73,3 +76,7 @@ for extra in ingest trainer reporter fake-labelbox; do
     --only-binary :all:
 done
 compile requirements/core.txt --constraint requirements/dev.txt --only-binary :all:
+# The build backend (hatchling), which the Dockerfile and `make install` use without build
+# isolation, so building the project's own wheel fetches nothing unhashed either.
+INPUT=requirements/build.in compile requirements/build.txt --constraint requirements/dev.txt \
+  --only-binary :all:

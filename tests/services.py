@@ -79,6 +79,14 @@ class ServiceEndpoints:
     broker_control_problem: str = ""
 
 
+def _run_labels() -> dict[str, dict[str, str]]:
+    """A label naming this test run on its containers (TRAINBRIDGE_TEST_CONTAINER_RUN, set by
+    tests/compose/testcontainers.sh), so the script removes what this run left behind when
+    Ryuk cannot, and nothing else on the engine."""
+    run = os.environ.get("TRAINBRIDGE_TEST_CONTAINER_RUN")
+    return {"labels": {"io.trainbridge.test-run": run}} if run else {}
+
+
 def _is_local(url: str) -> bool:
     return urlsplit(url).hostname in {"127.0.0.1", "localhost", "::1"}
 
@@ -98,10 +106,11 @@ def provide_services() -> Iterator[ServiceEndpoints]:
                 if database_url is None:
                     pg = stack.enter_context(PostgresContainer(
                         POSTGRES_IMAGE, username="trainbridge", password=CONTAINER_PASSWORD,
-                        dbname="trainbridge", driver=None))
+                        dbname="trainbridge", driver=None, **_run_labels()))
                     database_url = pg.get_connection_url()
                 if amqp_url is None:
-                    rabbit = stack.enter_context(RabbitMqContainer(RABBITMQ_IMAGE))
+                    rabbit = stack.enter_context(RabbitMqContainer(RABBITMQ_IMAGE,
+                                                                   **_run_labels()))
                     params = rabbit.get_connection_params()
                     amqp_url = (
                         f"amqp://guest:guest@{params.host}:{params.port}/"

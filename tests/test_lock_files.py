@@ -33,6 +33,8 @@ LOCKED_EXTRAS = {
     "dev": "dev",
 }
 IMAGE_LOCKS = [name for name in LOCKED_EXTRAS if name != "dev"]
+BUILD_LOCK = "build"
+"""The build backend: requirements/build.in (= [build-system] requires), locked."""
 
 # The images' interpreter: Debian bookworm's CPython 3.11 on x86_64 Linux.
 IMAGE_ENVIRONMENT = {
@@ -123,8 +125,8 @@ def requirements_of(extra: str) -> list[Requirement]:
     return found
 
 
-def test_there_is_a_lock_file_for_each_deployable_extra_and_for_dev() -> None:
-    assert {p.stem for p in LOCKS.glob("*.txt")} == set(LOCKED_EXTRAS)
+def test_there_is_a_lock_file_for_each_deployable_extra_for_dev_and_for_the_build() -> None:
+    assert {p.stem for p in LOCKS.glob("*.txt")} == {*LOCKED_EXTRAS, BUILD_LOCK}
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert all(extra == "" or extra in extras for extra in LOCKED_EXTRAS.values())
 
@@ -170,8 +172,22 @@ def test_each_image_installs_exactly_the_versions_the_tests_run_on(lock: str) ->
         assert pin.hashes == dev[key], key
 
 
+def test_the_build_lock_pins_the_build_backend_pyproject_names_with_hashes() -> None:
+    wanted = sorted(str(Requirement(r)) for r in PYPROJECT["build-system"]["requires"])
+    listed = sorted(str(Requirement(line)) for line in (LOCKS / "build.in").read_text().splitlines()
+                    if line.strip() and not line.startswith("#"))
+    # editables: what hatchling asks for to build `make install`'s editable install.
+    assert sorted(set(listed) - {"editables>=0.3"}) == wanted, (
+        "requirements/build.in must list [build-system] requires")
+    pins = {pin.name: pin for pin in read_lock(BUILD_LOCK)}
+    for requirement in map(Requirement, listed):
+        pin = pins[canonicalize_name(requirement.name)]
+        assert pin.hashes
+        assert requirement.specifier.contains(pin.version), "run `make lock`"
+
+
 def test_no_lock_names_a_local_path_an_index_or_pytorch() -> None:
-    for lock in LOCKED_EXTRAS:
+    for lock in [*LOCKED_EXTRAS, BUILD_LOCK]:
         text = (LOCKS / f"{lock}.txt").read_text()
         for forbidden in ("file:", "/opt/", "/tmp/", "/home/", "--index-url", "--find-links",
                           "--extra-index-url", "-e "):

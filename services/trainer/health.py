@@ -15,7 +15,14 @@ checks) otherwise:
   vouched for by the server's thread.
 
 It costs no query and no broker round trip. A database outage does not make it 503: the
-worker and the consumer wait it out (they log it), and a restart would not help."""
+worker and the consumer wait it out (they log it), and a restart would not help. It is served
+once the trainer has started (reached its database and broker): before, the port refuses
+connections.
+
+A readiness signal, not a liveness one: during a RabbitMQ outage it answers 503 while the
+worker goes on training the jobs it has claimed, so a probe that restarts the trainer on 503
+(a Kubernetes livenessProbe) would kill that training. Compose only marks the container
+unhealthy."""
 
 from __future__ import annotations
 
@@ -76,16 +83,22 @@ class TrainerHealth:
 
         def check() -> None:
             if answer.set_running_or_notify_cancel():
-                answer.set_result(self.problems())
+                try:
+                    answer.set_result(self.problems())
+                except Exception as exc:  # reported as such, not as a silent loop
+                    answer.set_exception(exc)
 
         try:
             self._loop.call_soon_threadsafe(check)
+        except RuntimeError:  # the loop is closed
+            return {"event_loop": "closed"}
+        try:
             return {**answer.result(timeout=self._loop_timeout), "event_loop": None}
         except TimeoutError:
             answer.cancel()
             return {"event_loop": f"did not answer within {self._loop_timeout:g} s"}
-        except RuntimeError:  # the loop is closed
-            return {"event_loop": "closed"}
+        except Exception as exc:
+            return {"event_loop": None, "checks": f"failed: {exc!r}"}
 
 
 def health_app(health: TrainerHealth, registry: CollectorRegistry) -> WSGIApplication:

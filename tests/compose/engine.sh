@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers: installs Debian's docker.io, docker-compose (v1) and
-# debootstrap when they are missing, and starts dockerd in the background when it is not
-# running (its log: /var/log/trainbridge-dockerd.log). Needs root for both.
+# Makes sure a Docker engine answers. An engine that already answers is used as it is. Else
+# Debian's docker.io is installed if no dockerd is there, and dockerd started in the background
+# (its log: /var/log/trainbridge-dockerd.log). Needs root for both.
 #
 # Environment: DOCKER (default /usr/bin/docker, Debian's own CLI: another client that may come
 # first on PATH is not the one docker-compose v1 and the engine were packaged with).
@@ -10,18 +10,25 @@ docker="${DOCKER:-/usr/bin/docker}"
 log=/var/log/trainbridge-dockerd.log
 
 say() { echo "engine: $*" >&2; }
-answers() { "$docker" info >/dev/null 2>&1; }
+answers() { [ -x "$docker" ] && "$docker" info >/dev/null 2>&1; }
 
-if [ ! -x "$docker" ] || [ ! -x /usr/sbin/dockerd ] || ! command -v docker-compose >/dev/null \
-   || ! command -v debootstrap >/dev/null; then
-  say "installing docker.io, docker-compose and debootstrap from Debian"
+# Debian's packages, when a command this directory uses is missing.
+need() {
+  local missing=()
+  for package_and_command in "$@"; do
+    command -v "${package_and_command#*:}" >/dev/null || missing+=("${package_and_command%%:*}")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  say "installing ${missing[*]} from Debian"
   apt-get update -qq >/dev/null 2>&1 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null
-fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
 
 if ! answers; then
+  need docker.io:dockerd
+  [ -x "$docker" ] || need docker.io:"$docker"
   say "starting dockerd (log: $log)"
-  nohup /usr/sbin/dockerd >>"$log" 2>&1 &
+  nohup dockerd </dev/null >>"$log" 2>&1 &
   for _ in $(seq 1 60); do answers && break; sleep 1; done
 fi
 if ! answers; then
@@ -29,4 +36,5 @@ if ! answers; then
   tail -n 20 "$log" >&2
   exit 1
 fi
+[ "${1:-}" != --with ] || { shift; need "$@"; }
 say "$("$docker" version -f 'engine {{.Server.Version}}, client {{.Client.Version}}')"

@@ -45,8 +45,8 @@ container_of() { compose --profile demo --profile tools ps -q "$1" 2>/dev/null |
 
 on_exit() {
   local code=$?
+  [ "$code" -eq 0 ] || say "FAILED at step: $step_name (exit $code)"
   if [ "$code" -ne 0 ] && [ -n "$work" ] && [ -d "$work/tree" ]; then
-    say "FAILED at step: $step_name (exit $code)"
     (cd "$work/tree" && for service in $(compose --profile demo --profile tools ps --services 2>/dev/null); do
       [ -n "$(container_of "$service")" ] || continue
       echo "----- $service: last log lines -----"
@@ -67,6 +67,9 @@ on_exit() {
   exit "$code"
 }
 trap on_exit EXIT
+# A signal (a CI timeout, Ctrl-C) is a failure, not a pass: exit non-zero so on_exit says so.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND each second until it succeeds.
 wait_for() {
@@ -86,7 +89,7 @@ healthy() {
 all_healthy() { for service in "$@"; do healthy "$service" || return 1; done; }
 
 step "a Docker engine"
-"$here/engine.sh"
+"$here/engine.sh" --with docker-compose:docker-compose
 
 step "stand-in images"
 python_image="$("$here/standins/build.sh")"
@@ -95,7 +98,10 @@ say "Python base image: $python_image"
 step "a copy of the working tree"
 work="$(mktemp -d)"
 mkdir "$work/tree"
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+# Tracked and new files, not ignored ones (.env, .venv); never a developer's
+# docker-compose.override.yml, which compose would apply to the README's commands.
+(cd "$repo" && git -c safe.directory="$repo" ls-files -z --cached --others --exclude-standard \
+  | grep -zv '^docker-compose.override.yml$' \
   | xargs -0 -I{} sh -c '[ ! -e "$1" ] || printf "%s\0" "$1"' _ {} \
   | tar --null -T - -c) | tar -C "$work/tree" -x
 cd "$work/tree"
@@ -113,7 +119,17 @@ compose --profile demo --profile tools build --quiet >"$work/build.log" 2>&1 \
 step "docker compose --profile demo up, until the demo prints COMPLETE"
 compose --profile demo up --no-color >"$work/up.log" 2>&1 &
 up_pid=$!
-demo_finished() { ! kill -0 "$up_pid" 2>/dev/null || grep -Eq 'demo-client[^|]*\| model run .*(COMPLETE|FAILED)$' "$work/up.log"; }
+demo_client_exited() {
+  local id
+  id="$(container_of demo-client)"
+  [ -n "$id" ] && [ "$("$DOCKER" inspect -f '{{.State.Status}}' "$id")" = exited ]
+}
+# Over when the demo prints its run's end, or its client gives up (ingest refused it, say),
+# or `up` itself ended.
+demo_finished() {
+  ! kill -0 "$up_pid" 2>/dev/null || demo_client_exited \
+    || grep -Eq 'demo-client[^|]*\| model run .*(COMPLETE|FAILED)$' "$work/up.log"
+}
 # A service that exits (a misconfiguration ends one with status 2) is restarted by compose
 # for ever: the first restart fails the step at once instead of at the demo's timeout.
 restarted() {
@@ -129,12 +145,14 @@ restarted() {
 demo_finished_or_a_service_restarted() { demo_finished || restarted; }
 wait_for 420 "the demo's model run to finish" demo_finished_or_a_service_restarted
 if [ -s "$work/restarted" ]; then say "$(cat "$work/restarted")"; exit 1; fi
-grep -E 'demo-client[^|]*\|' "$work/up.log" | sed 's/^/  /' | tail -n 12
-run_line="$(grep -E 'demo-client[^|]*\| model run .*COMPLETE$' "$work/up.log")" \
+# The client's own log (up's attached output may lag behind the container's exit).
+compose logs --no-color demo-client >"$work/demo.log" 2>&1 || true
+sed 's/^/  /' "$work/demo.log" | tail -n 12
+run_line="$(grep -E 'demo-client[^|]*\| model run .*COMPLETE$' "$work/demo.log")" \
   || { say "the demo did not print COMPLETE"; exit 1; }
 run_id="$(sed -E 's/.*\| model run ([^:]+):.*/\1/' <<<"$run_line")"
 say "model run $run_id reached COMPLETE"
-wait_for 30 "demo-client to exit" sh -c "[ \"\$($DOCKER inspect -f '{{.State.Status}}' $(container_of demo-client))\" = exited ]"
+wait_for 30 "demo-client to exit" demo_client_exited
 [ "$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$(container_of demo-client)")" = 0 ]
 
 step "every container healthy"
@@ -151,7 +169,7 @@ for service in ingest trainer reporter fake-labelbox; do
 done
 
 step "operator: runs, audit, verify"
-compose run --rm operator runs --json >"$work/runs.json"
+compose run --rm -T operator runs --json >"$work/runs.json"
 python3 - "$work/runs.json" "$run_id" <<'PY'
 import json, sys
 runs = {r["model_run_id"]: r for r in json.load(open(sys.argv[1]))}
@@ -159,9 +177,10 @@ run = runs.get(sys.argv[2])
 assert run is not None, f"{sys.argv[2]} not in `runs`: {sorted(runs)}"
 assert run["status"] == "COMPLETE", run
 PY
-compose run --rm operator audit "$run_id" | tee "$work/audit.txt" | tail -n 5
+compose run --rm -T operator audit "$run_id" >"$work/audit.txt"
+tail -n 5 "$work/audit.txt"
 grep -q COMPLETE "$work/audit.txt"
-compose run --rm operator verify
+compose run --rm -T operator verify
 
 step "restart reporter"
 compose restart reporter
@@ -174,7 +193,8 @@ up_pid=""
 compose up -d
 wait_for 180 "postgres, rabbitmq, ingest, trainer and reporter healthy" \
   all_healthy postgres rabbitmq ingest trainer reporter
-compose run --rm operator runs | tee "$work/runs-after.txt" | head -n 5
+compose run --rm -T operator runs >"$work/runs-after.txt"
+head -n 5 "$work/runs-after.txt"
 grep -q -- "$run_id" "$work/runs-after.txt"
 
 step "down -v"

@@ -114,6 +114,7 @@ def test_both_stages_start_from_the_pinned_slim_python() -> None:
 
 
 LOCK = "requirements/${EXTRAS:-core}.txt"
+BUILD_LOCK = "requirements/build.txt"
 
 
 def test_the_builder_installs_the_extras_lock_then_the_wheel_alone_into_a_venv() -> None:
@@ -125,16 +126,24 @@ def test_the_builder_installs_the_extras_lock_then_the_wheel_alone_into_a_venv()
             [f"{kw} {args}" for kw, args in builder.instructions])
     assert ("pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt"
             in runs)
-    assert "pip wheel --no-deps --wheel-dir /wheels ." in runs
+    # The backend from its own hashed lock, in a venv the runtime never gets; no isolation,
+    # so building the wheel fetches nothing.
+    assert (f"COPY {BUILD_LOCK} /tmp/build-requirements.txt" in
+            [f"{kw} {args}" for kw, args in builder.instructions])
+    assert ("/opt/build/bin/python -m pip install --require-hashes --only-binary=:all: "
+            "-r /tmp/build-requirements.txt" in runs)
+    assert ("/opt/build/bin/python -m pip wheel --no-deps --no-build-isolation "
+            "--wheel-dir /wheels ." in runs)
     assert "pip install --no-deps /wheels/trainbridge-*.whl" in runs
 
 
 def test_the_dependencies_layer_comes_before_the_source_so_a_code_change_reuses_it() -> None:
     instructions = [f"{kw} {args}" for kw, args in DOCKERFILE.stage("builder").instructions]
     copies = [i for i, text in enumerate(instructions) if text.startswith("COPY ")]
-    install = next(i for i, text in enumerate(instructions) if "--require-hashes" in text)
-    assert instructions[copies[0]].startswith(f"COPY {LOCK} ")
-    assert copies[0] < install < copies[1]
+    installs = [i for i, text in enumerate(instructions) if "--require-hashes" in text]
+    assert [instructions[i].split()[1] for i in copies[:2]] == [BUILD_LOCK, LOCK]
+    source = copies[2]
+    assert copies[0] < installs[0] < copies[1] < installs[1] < source
 
 
 def test_every_image_compose_builds_has_its_lock_in_the_build_context() -> None:
@@ -145,8 +154,10 @@ def test_every_image_compose_builds_has_its_lock_in_the_build_context() -> None:
 
 
 def test_the_builder_copies_exactly_the_lock_and_the_packages_the_wheel_is_built_from() -> None:
-    lock, *copied = [args.split()[0] for args in DOCKERFILE.stage("builder").all("COPY")]
-    assert lock == LOCK
+    build_lock, lock, *copied = [args.split()[0]
+                                 for args in DOCKERFILE.stage("builder").all("COPY")]
+    assert (build_lock, lock) == (BUILD_LOCK, LOCK)
+    assert in_build_context(BUILD_LOCK)
     packages = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     assert sorted(copied) == sorted(["pyproject.toml", *packages])
     assert PYPROJECT["project"]["readme"] == "README.md"  # copied with pyproject.toml

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -128,9 +129,20 @@ async def test_healthz_is_503_while_the_trainer_shuts_down(trainer: Trainer) -> 
 
 async def test_healthz_is_503_while_the_event_loop_is_blocked(trainer: Trainer) -> None:
     trainer.working()
+    probing = threading.Event()
+    report = trainer.health.report
+
+    def report_once_probing() -> dict[str, str | None]:
+        probing.set()
+        return report()
+
+    trainer.health.report = report_once_probing  # type: ignore[method-assign]
     probe = asyncio.ensure_future(trainer.get("/healthz"))
     await asyncio.sleep(0)  # the probe's thread is on its way
-    time.sleep(0.5)  # what a blocking call on the event loop does  # noqa: ASYNC251
+    # What a blocking call on the event loop does: the loop is stuck from before the probe
+    # asks it until well after the probe's 0.2 s are up.
+    assert probing.wait(timeout=10)
+    time.sleep(0.5)  # noqa: ASYNC251
 
     status, body = await probe
 

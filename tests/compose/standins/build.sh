@@ -5,9 +5,11 @@
 # the official images). An image that already exists locally, or that `docker pull` can
 # fetch, is left alone: the stand-ins never shadow a real image.
 #
-#   tests/compose/standins/build.sh          # prints the Python base image to build from
+#   tests/compose/standins/build.sh                   # prints the Python base to build from
+#   tests/compose/standins/build.sh --infrastructure  # PostgreSQL and RabbitMQ only
 #
-# Environment: DOCKER (default /usr/bin/docker, Debian's CLI), DEBIAN_MIRROR.
+# Environment: DOCKER (default /usr/bin/docker, Debian's CLI), DEBIAN_MIRROR,
+# TRAINBRIDGE_STANDINS_PULL=0 to skip trying `docker pull` (each try gives up after 30 s).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 docker="${DOCKER:-/usr/bin/docker}"
@@ -20,13 +22,18 @@ log() { echo "standins: $*" >&2; }
 have() { "$docker" image inspect "$1" >/dev/null 2>&1; }
 # A stand-in built earlier is rebuilt (from the layer cache: seconds), so edits here apply.
 real() { have "$1" && [ -z "$("$docker" image inspect -f '{{index .Config.Labels "io.trainbridge.standin"}}' "$1")" ]; }
-pullable() { "$docker" pull -q "$1" >/dev/null 2>&1; }
+# At most 30 s: a network that drops packets instead of refusing them must not hang CI.
+pullable() {
+  [ "${TRAINBRIDGE_STANDINS_PULL:-1}" = 1 ] && timeout 30 "$docker" pull -q "$1" >/dev/null 2>&1
+}
 
 build_base() {
   have "$base" && return 0
+  command -v debootstrap >/dev/null || "$here/../engine.sh" --with debootstrap:debootstrap
   log "debootstrap bookworm (minbase) -> $base"
   local root
   root="$(mktemp -d)"
+  trap 'rm -rf "$root"' EXIT
   debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | "$docker" import - "$base" >/dev/null
@@ -37,6 +44,7 @@ build_base() {
 build() {
   local tag="$1" dir="$2" context
   context="$(mktemp -d)"
+  trap 'rm -rf "$context"' EXIT
   cp -r "$here/$dir/." "$context/"
   [ $# -ge 3 ] && cp "$3" "$context/host-ca-bundle.crt"
   log "building $tag from $dir/"
@@ -56,6 +64,8 @@ for image in postgres:15.8-alpine rabbitmq:3.13-management-alpine; do
   build_base
   build "$image" "${image%%:*}"
 done
+
+[ "${1:-}" != --infrastructure ] || exit 0
 
 # The project's images build FROM ${PYTHON_IMAGE}: the real python:3.11-slim when it can be
 # had, else the stand-in (the caller puts PYTHON_IMAGE=<what this prints> into .env).
