@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute the hash chains of the event log and the Labelbox audit log and "
              "report rows altered or removed behind the append-only triggers (exit 1)",
         description="Exit 0 when every chain is intact, 1 when anything is reported. "
-                    "What it cannot see, and anchoring: README, 'Tamper evidence'.",
+                    "What it cannot see, and anchoring: docs/architecture.md, 'Tamper evidence'.",
     )
     verify.add_argument("--stream", default=None, metavar="STREAM_ID",
                         help="only this stream and the model runs it called Labelbox for")
