@@ -46,6 +46,7 @@ COPY pyproject.toml README.md ./
 COPY eventlog ./eventlog
 COPY migrations ./migrations
 COPY services ./services
+COPY fake_labelbox ./fake_labelbox
 COPY trainbridge ./trainbridge
 # --no-deps: everything it needs is installed above; `pip check` proves the lock was complete.
 RUN /opt/trainbridge/bin/python -m pip wheel --no-deps --wheel-dir /wheels . \

@@ -174,7 +174,7 @@ def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _fake_labelbox(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from services.fake_labelbox.runner import serve
+    from fake_labelbox.runner import serve
 
     serve(host=args.host, port=args.port, api_key=args.api_key, auto_create=args.auto_create,
           sample_model_runs=args.sample_model_run or ())
