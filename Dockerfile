@@ -53,6 +53,7 @@ COPY pyproject.toml README.md ./
 COPY eventlog ./eventlog
 COPY migrations ./migrations
 COPY services ./services
+COPY fake_labelbox ./fake_labelbox
 COPY trainbridge ./trainbridge
 # --no-deps: everything it needs is installed above. `pip check` proves the core's requirements
 # are met (pip does not record which extras were asked for: tests/test_lock_files.py checks

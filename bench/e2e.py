@@ -96,8 +96,8 @@ import httpx
 from eventlog.migrate import upgrade
 from eventlog.settings import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, asyncpg_dsn
 from eventlog.topology import Topology
-from services.fake_labelbox.control import FakeLabelboxControl
-from services.fake_labelbox.demo_client import model_run_body, signature
+from fake_labelbox.control import FakeLabelboxControl
+from fake_labelbox.demo_client import model_run_body, signature
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 from services.trainer.ndjson import prediction_lines
 from services.trainer.pipeline import Prediction

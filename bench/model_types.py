@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from services.fake_labelbox.samples.catalog import MODEL_TYPES, sample_export
+from fake_labelbox.samples.catalog import MODEL_TYPES, sample_export
 from services.trainer.export_rows import read_rows
 from services.trainer.pipeline import Example, Pipeline
 from services.trainer.registry import load_pipelines

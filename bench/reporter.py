@@ -44,8 +44,8 @@ from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.migrate import upgrade
 from eventlog.postgres import PostgresEventStore, create_pool
 from eventlog.settings import DEFAULT_DATABASE_URL, DatabaseSettings, asyncpg_dsn
-from services.fake_labelbox.control import FakeLabelboxControl
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.control import FakeLabelboxControl
+from fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.audit import PostgresAuditLog
 from services.reporter.calls import CallPolicy, LabelboxCalls
 from services.reporter.deliverer import Deliverer

@@ -105,7 +105,7 @@ def event_metadata(
     schema_version: int = 1,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The metadata every event carries (DESIGN §2)."""
+    """The metadata every event carries (see docs/architecture.md, the event log)."""
     metadata: dict[str, Any] = {"producer": producer, "schema_version": schema_version}
     if correlation_id is not None:
         metadata["correlation_id"] = correlation_id

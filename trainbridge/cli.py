@@ -174,7 +174,7 @@ def _reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _fake_labelbox(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from services.fake_labelbox.runner import serve
+    from fake_labelbox.runner import serve
 
     serve(host=args.host, port=args.port, api_key=args.api_key, auto_create=args.auto_create,
           sample_model_runs=args.sample_model_run or ())
@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute the hash chains of the event log and the Labelbox audit log and "
              "report rows altered or removed behind the append-only triggers (exit 1)",
         description="Exit 0 when every chain is intact, 1 when anything is reported. "
-                    "What it cannot see, and anchoring: README, 'Tamper evidence'.",
+                    "What it cannot see, and anchoring: docs/architecture.md, 'Tamper evidence'.",
     )
     verify.add_argument("--stream", default=None, metavar="STREAM_ID",
                         help="only this stream and the model runs it called Labelbox for")

@@ -180,7 +180,7 @@ async def _migrate(env: Mapping[str, str]) -> int:
 async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
     """Play Labelbox's "Train Model" click: a signed request, then follow the run at the
     fake Labelbox until it is COMPLETE or FAILED."""
-    from services.fake_labelbox.demo_client import (
+    from fake_labelbox.demo_client import (
         TEXT_CLASSIFICATION,
         DemoError,
         send_until_accepted,

@@ -1,6 +1,7 @@
 """``trainbridge verify``: recompute the hash chains of ``events`` (per stream) and
 ``labelbox_calls`` (per model run) and report every row that was altered or removed behind
-the append-only triggers' back (see migration 0006 and the README's "Tamper evidence")."""
+the append-only triggers' back (see migration 0006 and docs/architecture.md, "Tamper
+evidence")."""
 
 from __future__ import annotations
 

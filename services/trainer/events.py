@@ -1,5 +1,6 @@
-"""The events the trainer appends (DESIGN §1). Event ids are derived from the run, the
-attempt and the step, so repeating a step after a crash is an idempotent append."""
+"""The events the trainer appends (see docs/services.md, the trainer). Event ids are derived
+from the run, the attempt and the step, so repeating a step after a crash is an idempotent
+append."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from services.fake_labelbox import demo_client
+from fake_labelbox import demo_client
 from services.ingest.settings import IngestSettings
 from services.reporter.settings import DEFAULT_ENDPOINT, ReporterSettings
 from services.trainer.settings import TrainerSettings
@@ -72,7 +72,7 @@ def schema_errors(document: Any) -> list[str]:
 def code_sources() -> str:
     return "\n".join(
         path.read_text()
-        for package in ("eventlog", "services", "trainbridge")
+        for package in ("eventlog", "services", "fake_labelbox", "trainbridge")
         for path in sorted((ROOT / package).rglob("*.py"))
     )
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.fake_labelbox import demo_client
-from services.fake_labelbox.demo_client import (
+from fake_labelbox import demo_client
+from fake_labelbox.demo_client import (
     NotAcceptedError,
     NotTerminalError,
     send_signed_run,

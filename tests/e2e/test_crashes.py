@@ -12,7 +12,7 @@ import signal
 import asyncpg
 import pytest
 
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.plan import STATUS_RANK
 from tests.e2e.conftest import System
 from tests.reporter.test_reporting import imports_created

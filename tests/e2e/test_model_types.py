@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.fake_labelbox.samples.catalog import MODEL_TYPES
+from fake_labelbox.samples.catalog import MODEL_TYPES
 from services.trainer.export_rows import read_rows
 from tests.e2e.conftest import SECRET, System
 from tests.reporter.test_reporting import collapsed

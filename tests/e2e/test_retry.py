@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.sample_rows import text_classification_rows
 from tests.e2e.conftest import System, cli_json
 from tests.integration.helpers import eventually
 from tests.reporter.test_reporting import collapsed

@@ -8,7 +8,7 @@ import random
 
 import asyncpg
 
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.sample_rows import text_classification_rows
 from tests.e2e.conftest import System, image_rows
 from tests.reporter.test_reporting import collapsed
 from tests.trainer.datasets import COLOURS, png

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from services.fake_labelbox.demo_client import (
+from fake_labelbox.demo_client import (
     TEXT_CLASSIFICATION,
     send_until_accepted,
     wait_for_terminal,

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from services.fake_labelbox.control import FakeLabelboxControl
-from services.fake_labelbox.server import create_app
-from services.fake_labelbox.state import FakeLabelboxState
+from fake_labelbox.control import FakeLabelboxControl
+from fake_labelbox.server import create_app
+from fake_labelbox.state import FakeLabelboxState
 
 if TYPE_CHECKING:
     import labelbox

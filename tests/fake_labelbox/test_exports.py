@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from labelbox.schema.export_task import ExportTask
 
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.sample_rows import text_classification_rows
 from tests.fake_labelbox import FakeLabelbox
 
 EXPORT_SEQUENCE = [

@@ -20,8 +20,8 @@ def test_the_fake_labelbox_extra_does_not_bring_labelbox() -> None:
 def test_the_fake_never_imports_the_labelbox_sdk() -> None:
     code = (
         "import sys\n"
-        "import services.fake_labelbox.server, services.fake_labelbox.control\n"
-        "import services.fake_labelbox.runner\n"
+        "import fake_labelbox.server, fake_labelbox.control\n"
+        "import fake_labelbox.runner\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('labelbox', 'lbox')]\n"
         "assert not loaded, loaded\n"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from eventlog.contract import Answer, Radio
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.sample_rows import text_classification_rows
 from services.trainer.export_rows import read_rows
 from services.trainer.pipeline import Example
 from services.trainer.pipelines.text_classification import TextClassification

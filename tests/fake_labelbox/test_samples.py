@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from services.fake_labelbox.samples.catalog import MODEL_TYPES
+from fake_labelbox.samples.catalog import MODEL_TYPES
 from services.trainer.export_rows import read_rows
 from services.trainer.registry import load_pipelines
 from tests.fake_labelbox import FakeLabelbox

@@ -16,7 +16,7 @@ from eventlog import NewEvent
 from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
 from eventlog.postgres import PostgresEventStore
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.audit import PostgresAuditLog
 from services.reporter.calls import CallPolicy, LabelboxCalls
 from services.reporter.deliverer import Deliverer

@@ -1,11 +1,12 @@
-"""The README's audit queries answer "what did we send to Labelbox for run X and what did it
-answer" against a run the reporter really delivered (with a retried call and a parked one)."""
+"""The audit queries in docs/operations.md answer "what did we send to Labelbox for run X and
+what did it answer" against a run the reporter really delivered (with a retried call and a
+parked one)."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from tests.integration.test_readme_sql import readme_queries
+from tests.integration.test_documented_sql import documented_queries
 from tests.reporter import events as ev
 from tests.reporter.conftest import Reporter, sample_rows
 from tests.reporter.test_reporting import full_run
@@ -13,7 +14,7 @@ from tests.reporter.test_reporting import full_run
 RUN = "run-1"
 
 
-async def test_the_readme_audit_queries_find_what_was_sent_and_answered(
+async def test_the_documented_audit_queries_find_what_was_sent_and_answered(
     reporter: Reporter, sql: asyncpg.Connection,
 ) -> None:
     control = reporter.fake.control
@@ -33,7 +34,7 @@ async def test_the_readme_audit_queries_find_what_was_sent_and_answered(
     await reporter.reconcile("run-failed")
 
     answers = {}
-    for query in readme_queries():
+    for query in documented_queries():
         rows = await sql.fetch(query.replace("<modelRunId>", RUN))
         answers[query.splitlines()[0]] = rows
 

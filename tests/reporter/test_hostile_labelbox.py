@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from eventlog import AppendResult, ExpectedVersion, NewEvent, StreamState, UnstorableTextError
 from eventlog.text import MARKER
-from services.fake_labelbox.state import RAW_LINE
+from fake_labelbox.state import RAW_LINE
 from services.reporter.deliverer import Deliverer
 from services.reporter.reconciler import Reconciler
 from tests.reporter import events as ev

@@ -10,7 +10,7 @@ from collections.abc import Collection
 
 from eventlog.postgres import create_pool
 from eventlog.settings import DatabaseSettings
-from services.fake_labelbox.control import FakeLabelboxControl
+from fake_labelbox.control import FakeLabelboxControl
 from services.reporter.plan import STATUS_RANK
 from services.reporter.reconciler import ACKNOWLEDGEMENTS_FIRST_SECONDS
 from tests.reporter import events as ev

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from services.fake_labelbox.samples.export_row import SampleExport
+from fake_labelbox.samples.export_row import SampleExport
 from services.trainer.export_rows import read_rows
 from services.trainer.pipeline import Example, Media
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from eventlog.postgres import PostgresEventStore
-from services.fake_labelbox.samples import export_row as lb
+from fake_labelbox.samples import export_row as lb
 from services.trainer.jobs import TrainingJobs
 from services.trainer.settings import TrainerSettings
 from tests.trainer.datasets import plain_png

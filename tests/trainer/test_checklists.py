@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 import pytest
 
 from eventlog.contract import Answer, Checklist, Radio, prediction_lines
-from services.fake_labelbox.samples.checklists import (
+from fake_labelbox.samples.checklists import (
     IMAGE_QUESTIONS,
     TEXT_QUESTIONS,
     image_checklist_export,
     text_checklist_export,
 )
-from services.fake_labelbox.samples.export_row import SampleExport
+from fake_labelbox.samples.export_row import SampleExport
 from services.trainer.baselines.multilabel import baseline
 from services.trainer.pipeline import (
     DataError,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from eventlog.contract import Answer, BoundingBox, Radio, iou
-from services.fake_labelbox.samples.detection import CLASSES, detection_export
+from fake_labelbox.samples.detection import CLASSES, detection_export
 from services.trainer.baselines.detection import baseline
 from services.trainer.pipeline import (
     DataError,

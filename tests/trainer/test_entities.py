@@ -14,7 +14,7 @@ import pytest
 
 from eventlog.contract import Radio, TextEntity
 from eventlog.contract.annotations import Answer
-from services.fake_labelbox.samples.entities import ENTITY_CLASSES, entities_export
+from fake_labelbox.samples.entities import ENTITY_CLASSES, entities_export
 from services.trainer.baselines.entities import baseline
 from services.trainer.pipeline import (
     DataError,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from eventlog.contract import Answer, BoundingBox, Checklist, Radio, TextEntity
-from services.fake_labelbox.samples import export_row as sample
+from fake_labelbox.samples import export_row as sample
 from services.trainer.export_rows import ExportFormatError, read_rows
 from services.trainer.fetch import FetchError, FetchLimits, load_examples
 from services.trainer.pipelines.image_classification import ImageClassification

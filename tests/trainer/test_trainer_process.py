@@ -34,7 +34,8 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
 ) -> None:
     broker.consumers.add("trainer")
     # The reporter's queue stands in here: it takes every event type, so the relay never
-    # holds a stream back for an event nobody is bound to (see README, the outbox relay).
+    # holds a stream back for an event nobody is bound to (see docs/architecture.md, the
+    # outbox relay).
     await Probe(broker, "reporter-stand-in").bind("#")
     health_port = free_port()
     process = await asyncio.create_subprocess_exec(

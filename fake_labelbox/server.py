@@ -18,9 +18,9 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 
-from services.fake_labelbox.control_api import CONTROL_ROUTES
-from services.fake_labelbox.faults import FaultRule
-from services.fake_labelbox.graphql import (
+from fake_labelbox.control_api import CONTROL_ROUTES
+from fake_labelbox.faults import FaultRule
+from fake_labelbox.graphql import (
     RATE_LIMIT_MESSAGE,
     BadGraphQLRequest,
     GraphQLFailure,
@@ -28,8 +28,8 @@ from services.fake_labelbox.graphql import (
     error_body,
     read_request,
 )
-from services.fake_labelbox.operations import OPERATIONS, Call
-from services.fake_labelbox.state import FakeLabelboxState, RequestRecord, timestamp
+from fake_labelbox.operations import OPERATIONS, Call
+from fake_labelbox.state import FakeLabelboxState, RequestRecord, timestamp
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@
 | ``GET /_fake/requests`` | ``?operation=&model_run_id=`` | ``{"requests": [...]}`` |
 
 ``data_rows`` omitted or null: the sample text-classification rows; ``[]``: none. ``sample``:
-the sample export of that model type (:mod:`services.fake_labelbox.samples.catalog`), its
+the sample export of that model type (:mod:`fake_labelbox.samples.catalog`), its
 images served by the fake itself."""
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Any
 from litestar import Request, Response, delete, get, post, put
 from litestar.exceptions import HTTPException
 
-from services.fake_labelbox.behaviour import BehaviourError, ExportBehaviour, ImportBehaviour
-from services.fake_labelbox.faults import FaultRuleError
-from services.fake_labelbox.samples.catalog import UnknownSampleError, sample_export
-from services.fake_labelbox.state import DEFAULT_MODEL_ID, FakeLabelboxState, UnknownModelRunError
+from fake_labelbox.behaviour import BehaviourError, ExportBehaviour, ImportBehaviour
+from fake_labelbox.faults import FaultRuleError
+from fake_labelbox.samples.catalog import UnknownSampleError, sample_export
+from fake_labelbox.state import DEFAULT_MODEL_ID, FakeLabelboxState, UnknownModelRunError
 
 
 def _state(request: Request[Any, Any, Any]) -> FakeLabelboxState:

@@ -5,8 +5,8 @@ operations Trainbridge's reporter sends (model runs, pipeline status, prediction
 model run exports), records every request, and injects faults on demand. It never imports
 the SDK itself.
 
-- :mod:`services.fake_labelbox.state` — the in-memory state (pure, thread-safe)
-- :mod:`services.fake_labelbox.server` — the Litestar app (``create_app``)
-- :mod:`services.fake_labelbox.control` — a client for its ``/_fake`` control API
-- :mod:`services.fake_labelbox.sample_rows` — export rows a text pipeline can learn
+- :mod:`fake_labelbox.state` — the in-memory state (pure, thread-safe)
+- :mod:`fake_labelbox.server` — the Litestar app (``create_app``)
+- :mod:`fake_labelbox.control` — a client for its ``/_fake`` control API
+- :mod:`fake_labelbox.sample_rows` — export rows a text pipeline can learn
 """

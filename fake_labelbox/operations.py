@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.fake_labelbox.graphql import GraphQLFailure
-from services.fake_labelbox.state import (
+from fake_labelbox.graphql import GraphQLFailure
+from fake_labelbox.state import (
     PIPELINE_STATUSES,
     DuplicateImportError,
     ExportTask,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 from typing import Protocol
 
-from services.fake_labelbox.samples.export_row import SampleExport
+from fake_labelbox.samples.export_row import SampleExport
 
 
 class SampleGenerator(Protocol):
@@ -16,14 +16,14 @@ class SampleGenerator(Protocol):
 
 
 GENERATORS = {
-    "text_single_classification": "services.fake_labelbox.samples.radio:text_radio_export",
-    "image_single_classification": "services.fake_labelbox.samples.radio:image_radio_export",
+    "text_single_classification": "fake_labelbox.samples.radio:text_radio_export",
+    "image_single_classification": "fake_labelbox.samples.radio:image_radio_export",
     "text_multi_classification":
-        "services.fake_labelbox.samples.checklists:text_checklist_export",
+        "fake_labelbox.samples.checklists:text_checklist_export",
     "image_multi_classification":
-        "services.fake_labelbox.samples.checklists:image_checklist_export",
-    "bounding_box": "services.fake_labelbox.samples.detection:detection_export",
-    "ner": "services.fake_labelbox.samples.entities:entities_export",
+        "fake_labelbox.samples.checklists:image_checklist_export",
+    "bounding_box": "fake_labelbox.samples.detection:detection_export",
+    "ner": "fake_labelbox.samples.entities:entities_export",
 }
 MODEL_TYPES = tuple(GENERATORS)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 
-from services.fake_labelbox.samples.export_row import (
+from fake_labelbox.samples.export_row import (
     Row,
     SampleExport,
     export_row,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from services.fake_labelbox.state import DEFAULT_MODEL_ID, FakeLabelboxState
+from fake_labelbox.state import DEFAULT_MODEL_ID, FakeLabelboxState
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def serve(
     """Serves until interrupted. ``sample_model_runs`` are registered with the sample rows."""
     import uvicorn
 
-    from services.fake_labelbox.server import create_app
+    from fake_labelbox.server import create_app
 
     state = FakeLabelboxState()
     for model_run_id in sample_model_runs:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from services.fake_labelbox.behaviour import ExportBehaviour, ImportBehaviour
-from services.fake_labelbox.faults import FaultBook, FaultRule
-from services.fake_labelbox.sample_rows import text_classification_rows
+from fake_labelbox.behaviour import ExportBehaviour, ImportBehaviour
+from fake_labelbox.faults import FaultBook, FaultRule
+from fake_labelbox.sample_rows import text_classification_rows
 
 ImportState = Literal["RUNNING", "FINISHED", "FAILED"]
 ExportStatus = Literal["IN_PROGRESS", "COMPLETE", "FAILED"]

@@ -1,7 +1,7 @@
 """Sample exports of the two radio (single-label) model types, two questions each.
 
 Text: product reviews asked ``sentiment`` (positive / negative) and ``product`` (kitchen /
-electronics / clothing), from the words of :mod:`services.fake_labelbox.sample_rows`.
+electronics / clothing), from the words of :mod:`fake_labelbox.sample_rows`.
 Images: noisy images asked ``colour`` (red / green / blue: the dominant colour) and
 ``brightness`` (dark / light); one image in eight never had ``brightness`` answered."""
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 import random
 
-from services.fake_labelbox.sample_rows import COMPLAINTS, NEGATIVE, POSITIVE, PRAISE
-from services.fake_labelbox.samples.export_row import SampleExport, export_row, radio, split_of
+from fake_labelbox.sample_rows import COMPLAINTS, NEGATIVE, POSITIVE, PRAISE
+from fake_labelbox.samples.export_row import SampleExport, export_row, radio, split_of
 
 PRODUCTS = {
     "kitchen": ["kettle", "blender", "toaster", "frying pan", "coffee grinder"],

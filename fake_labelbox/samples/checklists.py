@@ -17,15 +17,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from services.fake_labelbox.samples.export_row import (
+from fake_labelbox.samples.export_row import (
     Row,
     SampleExport,
     checklist,
     export_row,
     split_of,
 )
-from services.fake_labelbox.samples.shape_images import COLOURS, SHAPES, shape_image
-from services.fake_labelbox.samples.ticket_text import FLAG_RATES, TOPIC_PHRASES, flags_for, ticket
+from fake_labelbox.samples.shape_images import COLOURS, SHAPES, shape_image
+from fake_labelbox.samples.ticket_text import FLAG_RATES, TOPIC_PHRASES, flags_for, ticket
 
 TOPICS = tuple(TOPIC_PHRASES)
 FLAGS = tuple(FLAG_RATES)

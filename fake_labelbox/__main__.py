@@ -1,4 +1,4 @@
-"""``python -m services.fake_labelbox [options]`` is ``trainbridge fake-labelbox [options]``."""
+"""``python -m fake_labelbox [options]`` is ``trainbridge fake-labelbox [options]``."""
 
 from __future__ import annotations
 

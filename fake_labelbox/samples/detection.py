@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from services.fake_labelbox.samples.export_row import (
+from fake_labelbox.samples.export_row import (
     Row,
     SampleExport,
     bounding_box,

@@ -1,4 +1,4 @@
-"""The audit queries in the README run, and answer, against a real event log."""
+"""The audit queries in docs/operations.md run, and answer, against a real event log."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import asyncpg
 from eventlog import NewEvent, event_metadata
 from eventlog.postgres import PostgresEventStore
 
-README = Path(__file__).parents[2] / "README.md"
+OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
 
 
-def readme_queries() -> list[str]:
-    blocks = re.findall(r"```sql\n(.*?)```", README.read_text(), re.S)
+def documented_queries() -> list[str]:
+    blocks = re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), re.S)
     statements = [s.strip() for block in blocks for s in block.split(";")]
     return [s for s in statements if s and not all(
         line.startswith("--") for line in s.splitlines()
     )]
 
 
-async def test_every_audit_query_in_the_readme_runs_and_finds_the_run(
+async def test_every_documented_audit_query_runs_and_finds_the_run(
     store: PostgresEventStore, sql: asyncpg.Connection,
 ) -> None:
     await store.append("model_run-run-1", [NewEvent(
@@ -31,7 +31,7 @@ async def test_every_audit_query_in_the_readme_runs_and_finds_the_run(
          "secretIndex": 0},
         event_metadata(producer="ingest", correlation_id="c-1"),
     )])
-    queries = readme_queries()
+    queries = documented_queries()
     assert len(queries) >= 4
 
     results = [await sql.fetch(q.replace("<modelRunId>", "run-1")) for q in queries]

@@ -5,7 +5,7 @@ HMAC-SHA1(secret, raw body)>``, as Labelbox does), then polls the fake Labelbox'
 (``GET /_fake/model-runs/<id>``) until the run's last status is ``COMPLETE`` or ``FAILED``, and
 prints the status history the reporter delivered::
 
-    python -m services.fake_labelbox.demo_client --ingest http://ingest:8000 \\
+    python -m fake_labelbox.demo_client --ingest http://ingest:8000 \\
         --fake http://fake-labelbox:8081 --secret "$TRAINBRIDGE_WEBHOOK_SECRET" --model-run demo-run
 
 Ingest answers ``422`` (naming ``modelType``) until a trainer has announced its model types,
@@ -183,7 +183,7 @@ def _print_status(update: dict[str, Any]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.fake_labelbox.demo_client",
+        prog="python -m fake_labelbox.demo_client",
         description="Send ingest a signed POST /model_run as Labelbox would, then follow "
                     "the run at the fake Labelbox until it is COMPLETE or FAILED.",
     )
