@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -80,15 +81,19 @@ async def test_a_tailing_reader_sees_every_event_exactly_once_under_concurrent_w
             seen.extend(batch)
             if batch:
                 position = batch[-1].position
-            elif finished:
+            elif finished and len(seen) >= len(written):
                 return
             else:
+                # Not done at the first empty read after the writers: any transaction open in
+                # the cluster (another database's, on a shared server) holds every event
+                # committed after it began back until it ends.
                 await asyncio.sleep(0.002)
 
     reader = asyncio.create_task(tail())
     await asyncio.gather(*(writer(w) for w in range(writers)))
     done.set()
-    await asyncio.wait_for(reader, timeout=30)
+    with contextlib.suppress(TimeoutError):  # judged below by what it saw by then
+        await asyncio.wait_for(reader, timeout=30)
 
     seen_ids = [e.event_id for e in seen]
     assert len(seen_ids) == len(set(seen_ids)), "an event was delivered twice"
