@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from eventlog.postgres import ChainedTable, translated_errors
+from eventlog.postgres import translated_errors
 
 
 @dataclass(frozen=True)
@@ -62,16 +62,6 @@ INSERT INTO labelbox_calls (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 """
 
-
-AUDIT_CHAIN = ChainedTable(
-    "labelbox_calls", "model_run_id", "chain_seq", "call_id",
-    scope="$1::text IS NULL OR t.model_run_id IN "
-          "(SELECT s.model_run_id FROM labelbox_calls s WHERE s.stream_id = $1)",
-)
-"""The audit log's hash chains, one per model run (migration 0006): ``chain_seq`` numbers a
-run's rows 1, 2, 3... and each row's ``chain_hash`` covers its content and the hash of the
-run's previous row. Set by a trigger; ``trainbridge verify`` checks them. ``$1`` is a stream
-id: the chains of the model runs with calls for that stream."""
 
 
 class PostgresAuditLog:
