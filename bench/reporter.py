@@ -42,16 +42,12 @@ import httpx
 from eventlog import NewEvent, event_metadata
 from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.migrate import upgrade
-from eventlog.postgres import PostgresEventStore, create_pool
+from eventlog.postgres import Database, PostgresEventStore, create_pool
 from eventlog.settings import DEFAULT_DATABASE_URL, DatabaseSettings, asyncpg_dsn
 from fake_labelbox.control import FakeLabelboxControl
 from fake_labelbox.sample_rows import text_classification_rows
-from services.reporter.audit import PostgresAuditLog
-from services.reporter.calls import CallPolicy, LabelboxCalls
-from services.reporter.deliverer import Deliverer
-from services.reporter.ledger import Ledger
-from services.reporter.metrics import ReporterMetrics
-from services.reporter.reconciler import Reconciler
+from services.reporter.bootstrap import build_reporter
+from services.reporter.calls import CallPolicy
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 from services.reporter.settings import ReporterSettings
 from services.trainer.ndjson import prediction_lines, to_ndjson
@@ -164,13 +160,9 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
         for run in runs:
             uri, sha256 = predictions_artifact(folder, run)
             await store.append(f"model_run-{run}", stream_events(run, uri, sha256))
-        calls = LabelboxCalls(PostgresAuditLog(pool, "bench"), settings.policy,
-                              ReporterMetrics(),
-                              acknowledgement_threads=settings.acknowledge_concurrency)
         port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
-        reconciler = Reconciler(store, Ledger(pool), Deliverer(port, calls, store, settings),
-                                ReporterMetrics(), concurrency=concurrency,
-                                acknowledge_concurrency=settings.acknowledge_concurrency)
+        built = build_reporter(settings, Database(pool), port)
+        calls, reconciler = built.calls, built.reconciler
         started = time.perf_counter()
         await asyncio.gather(*(reconciler.reconcile(f"model_run-{r}", "bench") for r in runs))
         elapsed = time.perf_counter() - started

@@ -20,7 +20,7 @@ from eventlog.events import (
     caused_event,
     event_metadata,
 )
-from eventlog.store import EventStore, UnitOfWork
+from eventlog.store import EventStore, EventStoreOf, UnitOfWork
 
 __all__ = [
     "LOG_START",
@@ -29,6 +29,7 @@ __all__ = [
     "EventIdConflictError",
     "EventLogError",
     "EventStore",
+    "EventStoreOf",
     "ExpectedVersion",
     "LogPosition",
     "NewEvent",

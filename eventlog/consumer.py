@@ -14,6 +14,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import aio_pika
 from aio_pika import Message
@@ -36,22 +37,27 @@ from eventlog.keyed_locks import KeyedLocks
 from eventlog.messages import MalformedMessageError, from_message
 from eventlog.redaction import redact
 from eventlog.settings import BrokerSettings
-from eventlog.store import EventStore, UnitOfWork
+from eventlog.store import EventStoreOf, UnitOfWork
 from eventlog.topology import Topology, declare_consumer_queue
 
 logger = logging.getLogger(__name__)
 
+U = TypeVar("U", bound=UnitOfWork)
+
 Handler = Callable[[UnitOfWork, RecordedEvent], Awaitable[None]]
+HandlerOf = Callable[[U, RecordedEvent], Awaitable[None]]
+"""A handler that needs more than the event log from its unit of work (a service's own
+repositories in the same transaction)."""
 WakeUp = Callable[[RecordedEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class Subscription:
+class Subscription(Generic[U]):
     consumer: str
     """Names the queue (``<namespace>.<consumer>``) and the inbox rows."""
     routing_keys: tuple[str, ...]
     """Event types (AMQP topic patterns) to receive."""
-    handler: Handler | None = None
+    handler: HandlerOf[U] | None = None
     """Runs in a unit of work with the inbox record: effects and "handled" commit together."""
     wake_up: WakeUp | None = None
     """Instead of ``handler``: for a consumer that reconciles from the log (the reporter),
@@ -68,12 +74,12 @@ def delivery_count(message: AbstractIncomingMessage) -> int:
     return value if isinstance(value, int) else 0
 
 
-class EventConsumer:
+class EventConsumer(Generic[U]):
     def __init__(
         self,
-        store: EventStore,
+        store: EventStoreOf[U],
         broker: BrokerSettings,
-        subscription: Subscription,
+        subscription: Subscription[U],
         *,
         drain_timeout: float = 30.0,
     ) -> None:

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import asyncpg
-
-from eventlog.postgres import translated_errors
+from eventlog.postgres import Database
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,12 @@ _LIST = "SELECT model_type, description FROM model_types ORDER BY model_type"
 
 
 class PostgresModelTypeCatalog:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def announce(self, trainer: str, model_types: Sequence[ModelType]) -> None:
-        async with translated_errors(self._pool):
-            await self._pool.execute(
+        async with self._database.connection() as connection:
+            await connection.execute(
                 _ANNOUNCE,
                 [t.name for t in model_types],
                 [t.description for t in model_types],
@@ -64,6 +62,6 @@ class PostgresModelTypeCatalog:
             )
 
     async def list(self) -> list[ModelType]:
-        async with translated_errors(self._pool):
-            rows = await self._pool.fetch(_LIST)
+        async with self._database.connection() as connection:
+            rows = await connection.fetch(_LIST)
         return [ModelType(r["model_type"], r["description"]) for r in rows]

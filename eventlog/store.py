@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from eventlog.events import (
     LOG_START,
@@ -41,7 +41,13 @@ class UnitOfWork(Protocol):
         ...
 
 
-class EventStore(Protocol):
+U_co = TypeVar("U_co", bound=UnitOfWork, covariant=True)
+
+
+class EventStoreOf(Protocol[U_co]):
+    """An event store whose units of work are ``U_co``: a service's own store adds the
+    repositories it changes in the same transaction (the trainer's job queue)."""
+
     async def append(
         self,
         stream_id: str,
@@ -68,7 +74,7 @@ class EventStore(Protocol):
     async def is_processed(self, consumer: str, message_id: str) -> bool:
         ...
 
-    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+    def unit_of_work(self) -> AbstractAsyncContextManager[U_co]:
         """A transaction; it commits when the block exits normally, else rolls back."""
         ...
 
@@ -76,3 +82,7 @@ class EventStore(Protocol):
         """Call ``callback`` (in this process) after every commit that appended events:
         the outbox relay's wake-up."""
         ...
+
+
+EventStore = EventStoreOf[UnitOfWork]
+"""The event store every service reads and writes through."""

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from eventlog import migrate
-from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
+from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, asyncpg_dsn
 from eventlog.topology import Topology
 from tests.services import ServiceEndpoints, ServicesUnavailableError, provide_services
@@ -112,6 +112,12 @@ async def pool(database_settings: DatabaseSettings) -> AsyncIterator[asyncpg.Poo
     pool = await create_pool(database_settings)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+def database(pool: asyncpg.Pool) -> Database:
+    """The pool as services see it (driver errors translated)."""
+    return Database(pool)
 
 
 @pytest.fixture

@@ -275,14 +275,14 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from eventlog.postgres import pooled
-    from services.reporter.ledger import Ledger
+    from eventlog.postgres import Database, pooled
+    from services.reporter.ledger import PostgresLedger
 
     database = DatabaseSettings.from_env(environ)
 
     async def redrive() -> list[str]:
         async with pooled(database) as pool:
-            return await Ledger(pool).request_redrive(args.model_run)
+            return await PostgresLedger(Database(pool)).request_redrive(args.model_run)
 
     streams = _on_migrated_database(database, redrive)
     if args.json:

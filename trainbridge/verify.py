@@ -13,7 +13,10 @@ from typing import Any, TextIO
 
 import asyncpg
 
-from eventlog.postgres import (
+from eventlog.postgres import translated_errors, translated_refusals
+from eventlog.settings import DatabaseSettings, asyncpg_dsn
+from trainbridge.chains import (
+    AUDIT_CHAIN,
     EVENT_CHAIN,
     ChainedTable,
     ChainFinding,
@@ -21,11 +24,7 @@ from eventlog.postgres import (
     chain_heads,
     check_anchor,
     check_chain,
-    translated_errors,
-    translated_refusals,
 )
-from eventlog.settings import DatabaseSettings, asyncpg_dsn
-from services.reporter.audit import AUDIT_CHAIN
 
 TABLES: tuple[ChainedTable, ...] = (EVENT_CHAIN, AUDIT_CHAIN)
 _CHAIN_NOUN = {"events": "stream", "labelbox_calls": "model run"}

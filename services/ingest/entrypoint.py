@@ -11,12 +11,11 @@ from contextlib import asynccontextmanager
 import uvicorn
 from litestar import Litestar
 
-from eventlog.model_types import PostgresModelTypeCatalog
-from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool, ping
-from eventlog.relay import OutboxRelay
+from eventlog.postgres import Database
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
-from services.ingest.app import IngestDependencies, create_app
-from services.ingest.metrics import IngestMetrics, counting_requests
+from services.ingest.app import create_app
+from services.ingest.bootstrap import build_ingest
+from services.ingest.metrics import counting_requests
 from services.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -24,35 +23,14 @@ logger = logging.getLogger(__name__)
 
 async def serve(
     ingest: IngestSettings,
-    database: DatabaseSettings,
+    database_settings: DatabaseSettings,
     broker: BrokerSettings,
     relay_settings: RelaySettings,
 ) -> None:
-    pool = await create_pool(database)
-    store = PostgresEventStore(pool)
-    outbox = PostgresOutbox(pool)
-    relay = OutboxRelay(outbox, broker, relay_settings)
-    store.on_commit(relay.wake)
-
-    async def database_ready() -> str | None:
-        try:
-            await ping(pool)
-        except Exception as exc:
-            return f"database unreachable: {exc}"
-        return None
-
-    async def broker_ready() -> str | None:
-        return None if relay.connected.is_set() else "not connected to RabbitMQ"
-
-    metrics = IngestMetrics()
-    deps = IngestDependencies(
-        settings=ingest,
-        store=store,
-        catalog=PostgresModelTypeCatalog(pool),
-        metrics=metrics,
-        readiness={"database": database_ready, "broker": broker_ready},
-        backlog=outbox.backlog,
-    )
+    database = await Database.open(database_settings)
+    ingest_app = build_ingest(ingest, database, broker=broker, relay_settings=relay_settings)
+    relay, deps = ingest_app.relay, ingest_app.deps
+    assert relay is not None
     failed: list[BaseException] = []
 
     def relay_ended(task: asyncio.Task[None]) -> None:
@@ -73,12 +51,12 @@ async def serve(
         finally:
             stop.set()
             await asyncio.gather(task, return_exceptions=True)
-            await pool.close()
+            await database.close()
             logger.info("relay stopped; database pool closed")
 
     server = uvicorn.Server(
         uvicorn.Config(
-            counting_requests(create_app(deps, [relaying]), metrics),  # type: ignore[arg-type]
+            counting_requests(create_app(deps, [relaying]), deps.metrics),  # type: ignore[arg-type]
             host=ingest.host,
             port=ingest.port,
             log_config=None,

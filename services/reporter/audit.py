@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-import asyncpg
-
-from eventlog.postgres import ChainedTable, translated_errors
+from eventlog import UnstorableTextError
+from eventlog.postgres import Database
+from eventlog.text import unstorable_field
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,13 @@ class AuditEntry:
 
 
 class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
+    async def record(self, entry: AuditEntry) -> None:
+        """Append the entry (``UnstorableTextError`` for text PostgreSQL refuses)."""
+        ...
+
+    async def run_entries(self, model_run_id: str) -> list[AuditEntry]:
+        """The run's entries in the order they were recorded."""
+        ...
 
 
 _INSERT = """
@@ -62,21 +68,18 @@ INSERT INTO labelbox_calls (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 """
 
+_ENTRIES = """
+SELECT model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request,
+       response, attempt, started_at, ended_at, outcome, error_type, error, import_id,
+       export_task_id, correlation_id
+FROM labelbox_calls WHERE model_run_id = $1 ORDER BY call_id
+"""
 
-AUDIT_CHAIN = ChainedTable(
-    "labelbox_calls", "model_run_id", "chain_seq", "call_id",
-    scope="$1::text IS NULL OR t.model_run_id IN "
-          "(SELECT s.model_run_id FROM labelbox_calls s WHERE s.stream_id = $1)",
-)
-"""The audit log's hash chains, one per model run (migration 0006): ``chain_seq`` numbers a
-run's rows 1, 2, 3... and each row's ``chain_hash`` covers its content and the hash of the
-run's previous row. Set by a trigger; ``trainbridge verify`` checks them. ``$1`` is a stream
-id: the chains of the model runs with calls for that stream."""
 
 
 class PostgresAuditLog:
-    def __init__(self, pool: asyncpg.Pool, reporter_id: str) -> None:
-        self._pool = pool
+    def __init__(self, database: Database, reporter_id: str) -> None:
+        self._database = database
         self._reporter_id = reporter_id
 
     async def record(self, entry: AuditEntry) -> None:
@@ -89,8 +92,19 @@ class PostgresAuditLog:
             entry.error_type, entry.error, entry.labelbox_ids.get("import_id"),
             entry.labelbox_ids.get("export_task_id"), c.correlation_id, self._reporter_id,
         )
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(_INSERT, *args)
+
+    async def run_entries(self, model_run_id: str) -> list[AuditEntry]:
+        async with self._database.connection() as connection:
+            rows = await connection.fetch(_ENTRIES, model_run_id)
+        return [AuditEntry(
+            CallContext(r["model_run_id"], r["stream_id"], r["action"], r["cause_event_id"],
+                        r["delivery_key"], r["correlation_id"]),
+            r["sdk_method"], r["request"], r["attempt"], r["started_at"], r["ended_at"],
+            r["outcome"], r["response"], r["error_type"], r["error"],
+            {k: r[k] for k in ("import_id", "export_task_id") if r[k] is not None},
+        ) for r in rows]
 
 
 class InMemoryAuditLog:
@@ -100,4 +114,12 @@ class InMemoryAuditLog:
         self.entries: list[AuditEntry] = []
 
     async def record(self, entry: AuditEntry) -> None:
+        where = unstorable_field({"request": dict(entry.request), "error": entry.error,
+                                  "response": dict(entry.response or {})})
+        if where is not None:  # as PostgreSQL refuses it
+            raise UnstorableTextError(f"PostgreSQL refused text (NUL or a lone surrogate) "
+                                      f"in the audit log's {where}")
         self.entries.append(entry)
+
+    async def run_entries(self, model_run_id: str) -> list[AuditEntry]:
+        return [e for e in self.entries if e.context.model_run_id == model_run_id]

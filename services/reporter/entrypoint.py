@@ -6,60 +6,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
-from eventlog import RecordedEvent
 from eventlog.amqp import sleep_unless
-from eventlog.consumer import EventConsumer, Subscription
-from eventlog.contract import (
-    DATA_EXPORT_REQUESTED,
-    MODEL_EVALUATED,
-    PREDICTIONS_PRODUCED,
-    STAGE_STARTED,
-    TRAINING_COMPLETED,
-    TRAINING_FAILED,
-    TRAINING_PROGRESSED,
-    TRAINING_REQUESTED,
-)
 from eventlog.errors import MisconfiguredError
-from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
-from eventlog.relay import OutboxRelay
+from eventlog.postgres import Database, PostgresOutbox
 from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
-from services.reporter.audit import PostgresAuditLog
-from services.reporter.calls import LabelboxCalls
-from services.reporter.deliverer import Deliverer
+from services.reporter.bootstrap import (
+    ACKNOWLEDGED,
+    CONSUMERS,
+    SUBSCRIBED,
+    build_reporter,
+    sdk_port,
+)
 from services.reporter.labelbox_port import LabelboxPort
-from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
-from services.reporter.reconciler import Reconciler
 from services.reporter.settings import ReporterSettings
-from services.reporter.sweeper import Sweeper
+
+__all__ = ["ACKNOWLEDGED", "CONSUMERS", "SUBSCRIBED", "sdk_port", "serve", "serve_metrics"]
 
 logger = logging.getLogger(__name__)
-
-CONSUMERS = ("reporter", "reporter-acknowledge")
-"""The reporter's queues (``<namespace>.<consumer>``): the main lane and the acknowledgement
-lane."""
-ACKNOWLEDGED = (TRAINING_REQUESTED,)
-"""Wake the acknowledgement lane (its own queue, so a backlog of other runs' work in the
-main queue's prefetch window never holds a new run's first status back)."""
-SUBSCRIBED = (DATA_EXPORT_REQUESTED, STAGE_STARTED, TRAINING_PROGRESSED, MODEL_EVALUATED,
-              PREDICTIONS_PRODUCED, TRAINING_COMPLETED, TRAINING_FAILED)
-
-
-def sdk_port(settings: ReporterSettings) -> LabelboxPort:
-    # Imported here: `import labelbox` costs ~0.4 s and ~600 modules.
-    from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
-
-    threads = settings.policy.threads + settings.acknowledge_concurrency
-    return SdkLabelbox(single_attempt_client(settings.api_key, settings.endpoint,
-                                             settings.call_timeout, threads),
-                       settings.call_timeout)
-
 
 async def _watch_backlog(outbox: PostgresOutbox, metrics: ReporterMetrics,
                          stop: asyncio.Event) -> None:
@@ -89,53 +60,30 @@ def serve_metrics(reporter: ReporterSettings, metrics: ReporterMetrics) -> WSGIS
 
 async def serve(
     reporter: ReporterSettings,
-    database: DatabaseSettings,
+    database_settings: DatabaseSettings,
     broker: BrokerSettings,
     relay_settings: RelaySettings,
     stop: asyncio.Event,
     port: LabelboxPort | None = None,
 ) -> None:
-    # Each run being reconciled holds a connection for its lock; statements share the pool.
-    runs = reporter.concurrency + reporter.acknowledge_concurrency
-    pool = await create_pool(database)
-    locks = await create_pool(replace(database, pool_size=runs))
-    metrics = ReporterMetrics()
-    calls = LabelboxCalls(PostgresAuditLog(pool, reporter.reporter_id), reporter.policy,
-                          metrics, acknowledgement_threads=reporter.acknowledge_concurrency)
-    http = None
-    try:
-        store = PostgresEventStore(pool)
-        outbox = PostgresOutbox(pool)
-        relay = OutboxRelay(outbox, broker, relay_settings)
-        store.on_commit(relay.wake)
-        ledger = Ledger(pool, locks=locks)
-        deliverer = Deliverer(port or sdk_port(reporter), calls, store, reporter)
-        reconciler = Reconciler(store, ledger, deliverer, metrics,
-                                concurrency=reporter.concurrency,
-                                acknowledge_concurrency=reporter.acknowledge_concurrency)
-
-        async def wake_up(event: RecordedEvent) -> None:
-            await reconciler.reconcile(event.stream_id, "message")
-
-        async def acknowledge(event: RecordedEvent) -> None:
-            await reconciler.acknowledge(event.stream_id)
-
-        consumer = EventConsumer(store, broker,
-                                 Subscription(CONSUMERS[0], SUBSCRIBED, wake_up=wake_up))
-        acknowledger = EventConsumer(
-            store, broker,
-            Subscription(CONSUMERS[1], ACKNOWLEDGED, wake_up=acknowledge))
+    async with AsyncExitStack() as resources:  # closed in reverse order
+        database = await Database.open(database_settings)
+        resources.push_async_callback(database.close)
+        # Each run being reconciled holds a connection for its lock; statements share the
+        # pool.
+        runs = reporter.concurrency + reporter.acknowledge_concurrency
+        locks = await Database.open(replace(database_settings, pool_size=runs))
+        resources.push_async_callback(locks.close)
+        built = build_reporter(reporter, database, port or sdk_port(reporter), locks=locks,
+                               broker=broker, relay_settings=relay_settings)
+        resources.callback(built.calls.close)
+        assert built.messaging is not None
+        messaging = built.messaging
         if reporter.metrics_port:
-            http = serve_metrics(reporter, metrics)
-        sweeper = Sweeper(store, ledger, reconciler, metrics)
+            resources.callback(serve_metrics(reporter, built.metrics).shutdown)
         logger.info("reporter %s delivering to %s", reporter.reporter_id, reporter.endpoint)
         await run_together(
-            stop, consumer.run(stop), acknowledger.run(stop), relay.run(stop),
-            sweeper.run(stop, reporter.sweep_interval), _watch_backlog(outbox, metrics, stop),
+            stop, messaging.consumer.run(stop), messaging.acknowledger.run(stop),
+            messaging.relay.run(stop), built.sweeper.run(stop, reporter.sweep_interval),
+            _watch_backlog(built.outbox, built.metrics, stop),
         )
-    finally:
-        if http is not None:
-            http.shutdown()
-        calls.close()
-        await locks.close()
-        await pool.close()

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
-
-import asyncpg
 
 from eventlog import LogPosition
 from eventlog.events import LOG_START
-from eventlog.postgres import translated_errors
+from eventlog.postgres import Database
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +42,45 @@ class ParkedDelivery:
     state: str
 
 
+class Ledger(Protocol):
+    """What the reporter has delivered of each run, and the per-run lock."""
+
+    def run_lock(self, stream_id: str, *, wait: bool = True
+                 ) -> AbstractAsyncContextManager[bool]:
+        """Hold the run's lock for the block; other reporters wait for it. With
+        ``wait=False`` the block runs at once and gets ``False`` if another holds it."""
+        ...
+
+    async def entries(self, stream_id: str) -> dict[str, LedgerEntry]: ...
+
+    async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
+                     attempt: int, action: str, cause_event_id: UUID, state: str,
+                     result: Mapping[str, Any], error: str | None = None) -> None:
+        """Record a delivery's outcome (again: the last one counts)."""
+        ...
+
+    async def parked(self) -> list[ParkedDelivery]:
+        """Deliveries not delivered (parked, or waiting for their redrive), oldest first."""
+        ...
+
+    async def request_redrive(self, model_run_id: str | None = None) -> list[str]:
+        """Mark parked deliveries (of one run, or all) for another try; returns their
+        streams. The reporter's sweep picks them up."""
+        ...
+
+    async def redrive_requested(self) -> list[str]: ...
+
+    async def count_parked(self) -> int: ...
+
+    async def checkpoint(self, name: str) -> LogPosition:
+        """The sweep's position in the global log (``LOG_START`` at first)."""
+        ...
+
+    async def save_checkpoint(self, name: str, position: LogPosition) -> None:
+        """Move the checkpoint forward (never back)."""
+        ...
+
+
 def _lock_key(stream_id: str) -> int:
     digest = hashlib.blake2b(stream_id.encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -69,51 +106,21 @@ RETURNING stream_id
 """
 
 
-class Ledger:
-    def __init__(self, pool: asyncpg.Pool, *, locks: asyncpg.Pool | None = None) -> None:
+class PostgresLedger:
+    def __init__(self, database: Database, *, locks: Database | None = None) -> None:
         """``locks``: where run locks hold their connections, one per run being reconciled
-        (default ``pool``); kept apart so short statements never wait behind them."""
-        self._pool = pool
-        self._locks = locks or pool
+        (default ``database``); kept apart so short statements never wait behind them."""
+        self._database = database
+        self._locks = locks or database
 
-    @asynccontextmanager
-    async def run_lock(self, stream_id: str, *, wait: bool = True) -> AsyncIterator[bool]:
-        """Hold the run's lock (a session advisory lock on a connection of its own) for the
-        block. Other replicas wait for it; it dies with the session if this process does.
-        With ``wait=False`` the block runs at once and gets ``False`` if another holds it.
-        The pool keeps session state (no reset query), so a connection whose unlock is in
-        doubt is closed, never handed back still holding the lock."""
-        key = (_LOCK_CLASS, _lock_key(stream_id))
-        async with translated_errors(self._locks):
-            connection = await self._locks.acquire()
-        try:
-            try:
-                async with translated_errors(self._locks):
-                    if wait:
-                        await connection.execute("SELECT pg_advisory_lock($1, $2)", *key)
-                        locked = True
-                    else:
-                        locked = await connection.fetchval(
-                            "SELECT pg_try_advisory_lock($1, $2)", *key)
-            except BaseException:
-                connection.terminate()  # cancelled while waiting: the lock may be ours
-                raise
-            if not locked:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                try:
-                    await connection.execute("SELECT pg_advisory_unlock($1, $2)", *key)
-                except BaseException:
-                    connection.terminate()
-                    raise
-        finally:
-            await self._locks.release(connection)
+    def run_lock(self, stream_id: str, *, wait: bool = True
+                 ) -> AbstractAsyncContextManager[bool]:
+        """A session advisory lock on a connection of its own: it dies with the session if
+        this process does."""
+        return self._locks.session_lock((_LOCK_CLASS, _lock_key(stream_id)), wait=wait)
 
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(
                 "SELECT delivery_key, state, result, error FROM reporter_deliveries "
                 "WHERE stream_id = $1", stream_id)
@@ -123,46 +130,44 @@ class Ledger:
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
                      result: Mapping[str, Any], error: str | None = None) -> None:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(_RECORD, stream_id, delivery_key, model_run_id, attempt,
                                      action, cause_event_id, state, dict(result), error)
 
     async def parked(self) -> list[ParkedDelivery]:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(
                 "SELECT stream_id, delivery_key, model_run_id, action, error, state "
                 "FROM reporter_deliveries WHERE state <> 'delivered' ORDER BY updated_at")
         return [ParkedDelivery(**dict(r)) for r in rows]
 
     async def request_redrive(self, model_run_id: str | None = None) -> list[str]:
-        """Mark parked deliveries (of one run, or all) for another try; returns their
-        streams. The reporter's sweep picks them up."""
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(_REDRIVE, model_run_id)
         return sorted({r["stream_id"] for r in rows})
 
     async def redrive_requested(self) -> list[str]:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(
                 "SELECT DISTINCT stream_id FROM reporter_deliveries "
                 "WHERE state = 'redrive_requested'")
         return [r["stream_id"] for r in rows]
 
     async def count_parked(self) -> int:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             count: int = await connection.fetchval(
                 "SELECT count(*) FROM reporter_deliveries WHERE state = 'parked'")
         return count
 
     async def checkpoint(self, name: str) -> LogPosition:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(
                 "SELECT transaction_id, global_position FROM reporter_checkpoints "
                 "WHERE name = $1", name)
         return LogPosition(row[0], row[1]) if row else LOG_START
 
     async def save_checkpoint(self, name: str, position: LogPosition) -> None:
-        async with translated_errors(self._pool), self._pool.acquire() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(
                 "INSERT INTO reporter_checkpoints (name, transaction_id, global_position) "
                 "VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "

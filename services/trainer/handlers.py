@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from functools import partial
 
-from eventlog import RecordedEvent, UnitOfWork
-from eventlog.consumer import Handler
+from eventlog import RecordedEvent
+from eventlog.consumer import HandlerOf
 from eventlog.contract import (
     DATA_EXPORT_REQUESTED,
     DATA_EXPORTED,
@@ -18,14 +18,14 @@ from eventlog.contract import (
     TRAINING_REQUESTED,
     attempt_of,
 )
-from services.trainer import jobs
 from services.trainer.events import trainer_event
+from services.trainer.unit_of_work import TrainerUnitOfWork
 
 SUBSCRIBED = (TRAINING_REQUESTED, DATA_EXPORTED)
 
 
-def make_handler(model_types: Collection[str]) -> Handler:
-    async def handle(uow: UnitOfWork, event: RecordedEvent) -> None:
+def make_handler(model_types: Collection[str]) -> HandlerOf[TrainerUnitOfWork]:
+    async def handle(uow: TrainerUnitOfWork, event: RecordedEvent) -> None:
         attempt = attempt_of(event.data)
         caused = partial(trainer_event, stream_id=event.stream_id, attempt=attempt,
                          correlation_id=event.correlation_id, causation_id=event.event_id,
@@ -50,11 +50,7 @@ def make_handler(model_types: Collection[str]) -> Handler:
             )
             if requested is None:
                 raise ValueError(f"{event.stream_id}: DataExported for unknown attempt {attempt}")
-            connection = getattr(uow, "connection", None)
-            if connection is None:
-                raise TypeError("training jobs need the PostgreSQL unit of work")
-            await jobs.enqueue(
-                connection,
+            await uow.jobs.enqueue(
                 stream_id=event.stream_id, attempt=attempt,
                 model_type=str(requested.data["modelType"]),
                 model_run_id=str(requested.data["modelRunId"]),

@@ -6,10 +6,9 @@ trainer claim the job again; at most one trainer holds a job at a time."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-import asyncpg
-
-from eventlog.postgres import translated_errors
+from eventlog.postgres import Connection, Database
 
 
 @dataclass(frozen=True)
@@ -64,51 +63,79 @@ WHERE stream_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'running'
 """
 
 
-async def enqueue(
-    connection: asyncpg.Connection,
-    *,
-    stream_id: str,
-    attempt: int,
-    model_type: str,
-    model_run_id: str,
-    model_id: str | None,
-    export_uri: str,
-    export_sha256: str,
-) -> None:
-    """Queue a job inside the caller's transaction (a consumer's unit of work)."""
-    await connection.execute(_ENQUEUE, stream_id, attempt, model_type, model_run_id, model_id,
-                             export_uri, export_sha256)
+class TrainingJobs(Protocol):
+    """One trainer's hold on the queue, outside any unit of work."""
 
-
-class TrainingJobs:
-    def __init__(self, pool: asyncpg.Pool, trainer_id: str, lease_seconds: float) -> None:
-        self._pool = pool
-        self.trainer_id = trainer_id
-        self.lease_seconds = lease_seconds
+    @property
+    def trainer_id(self) -> str: ...
 
     async def claim(self) -> TrainingJob | None:
-        async with translated_errors(self._pool):
-            row = await self._pool.fetchrow(_CLAIM, self.trainer_id, self.lease_seconds)
-        return TrainingJob(**dict(row)) if row else None
+        """The oldest pending job (or one whose lease ran out), now held by this trainer."""
+        ...
 
     async def heartbeat(self, job: TrainingJob) -> bool:
         """Renew the lease; ``False`` when another trainer has taken the job over."""
-        async with translated_errors(self._pool):
-            result = await self._pool.execute(
+        ...
+
+    async def release(self, job: TrainingJob) -> None:
+        """Hand a job back (this trainer is stopping); the claim does not count."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The queue inside a unit of work: what it does commits with the unit's events."""
+
+    async def enqueue(self, *, stream_id: str, attempt: int, model_type: str,
+                      model_run_id: str, model_id: str | None, export_uri: str,
+                      export_sha256: str) -> None:
+        """Queue a job (once: queueing the same stream and attempt again does nothing)."""
+        ...
+
+    async def finish(self, job: TrainingJob, *, claimed_by: str, succeeded: bool) -> bool:
+        """Close the job; ``False`` if ``claimed_by`` no longer holds it (then the caller
+        must not record an outcome)."""
+        ...
+
+
+class PostgresJobQueue:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        """The unit of work's connection, in its transaction."""
+
+    async def enqueue(self, *, stream_id: str, attempt: int, model_type: str,
+                      model_run_id: str, model_id: str | None, export_uri: str,
+                      export_sha256: str) -> None:
+        await self._connection.execute(_ENQUEUE, stream_id, attempt, model_type, model_run_id,
+                                       model_id, export_uri, export_sha256)
+
+    async def finish(self, job: TrainingJob, *, claimed_by: str, succeeded: bool) -> bool:
+        result = await self._connection.execute(_FINISH, job.stream_id, job.attempt, claimed_by,
+                                                "done" if succeeded else "failed")
+        return bool(result.endswith(" 1"))
+
+
+class PostgresTrainingJobs:
+    def __init__(self, database: Database, trainer_id: str, lease_seconds: float) -> None:
+        self._database = database
+        self._trainer_id = trainer_id
+        self.lease_seconds = lease_seconds
+
+    @property
+    def trainer_id(self) -> str:
+        return self._trainer_id
+
+    async def claim(self) -> TrainingJob | None:
+        async with self._database.connection() as connection:
+            row = await connection.fetchrow(_CLAIM, self.trainer_id, self.lease_seconds)
+        return TrainingJob(**dict(row)) if row else None
+
+    async def heartbeat(self, job: TrainingJob) -> bool:
+        async with self._database.connection() as connection:
+            result = await connection.execute(
                 _HEARTBEAT, job.stream_id, job.attempt, self.trainer_id, self.lease_seconds
             )
         return bool(result.endswith(" 1"))
 
     async def release(self, job: TrainingJob) -> None:
-        """Hand a job back (this trainer is stopping); the claim does not count."""
-        async with translated_errors(self._pool):
-            await self._pool.execute(_RELEASE, job.stream_id, job.attempt, self.trainer_id)
-
-    async def finish_in(
-        self, connection: asyncpg.Connection, job: TrainingJob, *, succeeded: bool
-    ) -> bool:
-        """Close the job inside the caller's transaction; ``False`` if this trainer no
-        longer holds it (then the caller must not record an outcome)."""
-        result = await connection.execute(_FINISH, job.stream_id, job.attempt, self.trainer_id,
-                                          "done" if succeeded else "failed")
-        return bool(result.endswith(" 1"))
+        async with self._database.connection() as connection:
+            await connection.execute(_RELEASE, job.stream_id, job.attempt, self.trainer_id)

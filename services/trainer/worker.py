@@ -27,7 +27,6 @@ from eventlog.contract import (
     attempt_of,
     ui_message,
 )
-from eventlog.postgres import PostgresEventStore
 from eventlog.text import storable_text
 from services.trainer.events import scores_of, trainer_event
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
@@ -39,6 +38,7 @@ from services.trainer.metrics import TrainerMetrics
 from services.trainer.pipeline import DataError, Pipeline
 from services.trainer.progress import ProgressThrottle
 from services.trainer.settings import TrainerSettings
+from services.trainer.unit_of_work import TrainerStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _exported_rows(job: TrainingJob) -> list[RowRef]:
 class TrainingWorker:
     def __init__(
         self,
-        store: PostgresEventStore,
+        store: TrainerStore,
         jobs: TrainingJobs,
         executor: Executor,
         pipelines: dict[str, Pipeline],
@@ -231,7 +231,8 @@ class TrainingWorker:
         """Append the run's outcome and close the job in one transaction, and only while this
         trainer still holds the job: a displaced trainer appends nothing."""
         async with self._store.unit_of_work() as uow:
-            if not await self._jobs.finish_in(uow.connection, job, succeeded=succeeded):
+            if not await uow.jobs.finish(job, claimed_by=self._jobs.trainer_id,
+                                         succeeded=succeeded):
                 raise LostClaimError(f"{job.stream_id} attempt {job.attempt}")
             await uow.append(job.stream_id, events)
         self._metrics.jobs_finished.labels(result="succeeded" if succeeded else "failed").inc()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlog.model_types import PostgresModelTypeCatalog
-from eventlog.postgres import PostgresEventStore
+from eventlog.postgres import Database, PostgresEventStore
 from tests.ingest.conftest import MODEL_TYPES, make_client, post_signed
 
 RUN = "ckq7z0a1b0001"
@@ -29,7 +29,7 @@ def raw_body(payload: dict[str, Any]) -> bytes:
 
 @pytest.fixture
 async def catalog(pool: asyncpg.Pool) -> PostgresModelTypeCatalog:
-    catalog = PostgresModelTypeCatalog(pool)
+    catalog = PostgresModelTypeCatalog(Database(pool))
     await catalog.announce("test-trainer", MODEL_TYPES)
     return catalog
 

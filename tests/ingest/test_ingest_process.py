@@ -13,6 +13,7 @@ import time
 import httpx
 
 from eventlog.model_types import PostgresModelTypeCatalog
+from eventlog.postgres import Database
 from tests.conftest import BrokerNamespace
 from tests.ingest.conftest import MODEL_TYPES, SECRET, body_of
 from tests.integration.helpers import Probe
@@ -48,9 +49,9 @@ async def start_ingest(
 
 
 async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cleanly(
-    database_url: str, broker: BrokerNamespace, pool: object,
+    database_url: str, broker: BrokerNamespace, database: Database,
 ) -> None:
-    await PostgresModelTypeCatalog(pool).announce("test", MODEL_TYPES)  # type: ignore[arg-type]
+    await PostgresModelTypeCatalog(database).announce("test", MODEL_TYPES)
     probe = Probe(broker)
     await probe.bind("TrainingRequested")
     port = free_port()
@@ -83,9 +84,9 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
 
 
 async def test_sigterm_lets_a_request_in_flight_finish(
-    database_url: str, broker: BrokerNamespace, pool: object, sql: object,
+    database_url: str, broker: BrokerNamespace, database: Database, sql: object,
 ) -> None:
-    await PostgresModelTypeCatalog(pool).announce("test", MODEL_TYPES)  # type: ignore[arg-type]
+    await PostgresModelTypeCatalog(database).announce("test", MODEL_TYPES)
     port = free_port()
     process = await start_ingest(database_url, broker, port)
     body = body_of(modelType="bounding_box", modelRunId="in-flight")
@@ -120,7 +121,7 @@ async def test_sigterm_lets_a_request_in_flight_finish(
 
 
 async def test_the_ingest_process_answers_an_oversized_body_with_a_413_the_client_reads(
-    database_url: str, broker: BrokerNamespace, pool: object,
+    database_url: str, broker: BrokerNamespace, database: Database,
 ) -> None:
     """A 2 MiB body (the default limit is 1 MiB), sent whole before the answer is read."""
     from tests.ingest.test_oversized_body import request_head, send_everything_then_read

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from eventlog.model_types import ModelType, PostgresModelTypeCatalog
-from eventlog.postgres import PostgresEventStore, create_pool
+from eventlog.postgres import Database, PostgresEventStore, create_pool
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 from tests.ingest.conftest import MODEL_TYPES, SECRET, body_of, make_client, post_signed
 from tests.ingest.tcp_proxy import CuttableProxy
@@ -19,7 +19,7 @@ from tests.signing import signed
 
 @pytest.fixture
 async def catalog(pool: asyncpg.Pool) -> PostgresModelTypeCatalog:
-    catalog = PostgresModelTypeCatalog(pool)
+    catalog = PostgresModelTypeCatalog(Database(pool))
     await catalog.announce("test-trainer", MODEL_TYPES)
     return catalog
 

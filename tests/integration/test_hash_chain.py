@@ -17,7 +17,7 @@ import pytest
 
 from eventlog import NewEvent
 from eventlog.migrate import upgrade
-from eventlog.postgres import PostgresEventStore, create_pool
+from eventlog.postgres import Database, PostgresEventStore, create_pool
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 from services.reporter.audit import AuditEntry, CallContext, PostgresAuditLog
 from tests.conftest import with_database
@@ -56,7 +56,7 @@ async def tamper(sql: asyncpg.Connection, statement: str, *args: object) -> str:
 
 
 async def record_calls(pool: asyncpg.Pool, model_run_id: str, count: int) -> None:
-    audit = PostgresAuditLog(pool, reporter_id="reporter-test")
+    audit = PostgresAuditLog(Database(pool), reporter_id="reporter-test")
     started = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     for n in range(count):
         await audit.record(AuditEntry(

@@ -1,5 +1,6 @@
 """The reporter's test harness: its real components (ledger, audit log, reconciler) on
-PostgreSQL, calling the fake Labelbox through the real SDK."""
+PostgreSQL, wired by the reporter's own bootstrap, calling the fake Labelbox through the
+real SDK."""
 
 from __future__ import annotations
 
@@ -12,18 +13,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-from eventlog import NewEvent
+from eventlog import EventStore, NewEvent
 from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
-from eventlog.postgres import PostgresEventStore
+from eventlog.postgres import Database, create_pool
 from fake_labelbox.sample_rows import text_classification_rows
-from services.reporter.audit import PostgresAuditLog
+from services.reporter.bootstrap import build_reporter, sdk_port
 from services.reporter.calls import CallPolicy, LabelboxCalls
-from services.reporter.deliverer import Deliverer
 from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
-from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 from services.reporter.settings import ReporterSettings
 from tests.fake_labelbox import FakeLabelbox
 from tests.reporter import events as ev
@@ -45,7 +44,7 @@ def reporter_settings(tmp_path: Path, fake_labelbox: FakeLabelbox) -> ReporterSe
 class Reporter:
     """The reporter's parts, wired as ``trainbridge reporter`` wires them."""
 
-    store: PostgresEventStore
+    store: EventStore
     ledger: Ledger
     reconciler: Reconciler
     calls: LabelboxCalls
@@ -105,30 +104,19 @@ class Reporter:
         return rows
 
 
-def build_reporter(pool: asyncpg.Pool, settings: ReporterSettings, fake: FakeLabelbox,
-                   tmp_path: Path) -> Reporter:
-    store = PostgresEventStore(pool)
-    metrics = ReporterMetrics()
-    calls = LabelboxCalls(PostgresAuditLog(pool, settings.reporter_id), settings.policy,
-                          metrics, acknowledgement_threads=settings.acknowledge_concurrency)
-    port = SdkLabelbox(single_attempt_client(
-                           settings.api_key, settings.endpoint, settings.call_timeout,
-                           settings.policy.threads + settings.acknowledge_concurrency),
-                       settings.call_timeout)
-    ledger = Ledger(pool)
-    reconciler = Reconciler(store, ledger, Deliverer(port, calls, store, settings), metrics,
-                            concurrency=settings.concurrency,
-                            acknowledge_concurrency=settings.acknowledge_concurrency)
-    return Reporter(store, ledger, reconciler, calls, metrics, settings, fake, tmp_path, pool)
+def reporter_on(pool: asyncpg.Pool, settings: ReporterSettings, fake: FakeLabelbox,
+                tmp_path: Path) -> Reporter:
+    """A reporter built by ``trainbridge reporter``'s bootstrap, without messaging."""
+    built = build_reporter(settings, Database(pool), sdk_port(settings))
+    return Reporter(built.store, built.ledger, built.reconciler, built.calls, built.metrics,
+                    settings, fake, tmp_path, pool)
 
 
 @pytest.fixture
 async def reporter(database_settings: Any, reporter_settings: ReporterSettings,
                    fake_labelbox: FakeLabelbox, tmp_path: Path) -> AsyncIterator[Reporter]:
-    from eventlog.postgres import create_pool
-
     pool = await create_pool(replace(database_settings, pool_size=30))
-    built = build_reporter(pool, reporter_settings, fake_labelbox, tmp_path)
+    built = reporter_on(pool, reporter_settings, fake_labelbox, tmp_path)
     yield built
     built.calls.close()
     await pool.close()

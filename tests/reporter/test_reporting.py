@@ -14,7 +14,7 @@ from fake_labelbox.control import FakeLabelboxControl
 from services.reporter.plan import STATUS_RANK
 from services.reporter.reconciler import ACKNOWLEDGEMENTS_FIRST_SECONDS
 from tests.reporter import events as ev
-from tests.reporter.conftest import Reporter, build_reporter, sample_rows
+from tests.reporter.conftest import Reporter, reporter_on, sample_rows
 
 RUN = "run-1"
 HANGABLE = ("setPipelineStatusPyApi", "exportDataRowsInModelRunPyApi",
@@ -360,7 +360,7 @@ async def test_two_reporter_replicas_racing_on_the_same_runs_deliver_each_once(
         control.add_model_run(run, data_rows=sample_rows(run, 8))
         await reporter.request_training(run)
     pool = await create_pool(database_settings)
-    replica = build_reporter(pool, reporter.settings, reporter.fake, reporter.tmp_path)
+    replica = reporter_on(pool, reporter.settings, reporter.fake, reporter.tmp_path)
     try:
         for _ in range(2):
             await asyncio.gather(*(r.reconcile(run) for run in runs * 3

@@ -10,13 +10,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from eventlog.postgres import PostgresEventStore
+from eventlog.postgres import Database, PostgresEventStore
 from fake_labelbox.samples import export_row as lb
-from services.trainer.jobs import TrainingJobs
+from services.trainer.jobs import PostgresTrainingJobs
 from services.trainer.settings import TrainerSettings
 from tests.trainer.datasets import plain_png
 from tests.trainer.file_server import serving
@@ -45,17 +44,17 @@ def ndjson(export: Sequence[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(row).encode() + b"\n" for row in export)
 
 
-async def failure_of(store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+async def failure_of(store: PostgresEventStore, database: Database, settings: TrainerSettings,
                      http: httpx.AsyncClient, tmp_path: Path, model_type: str,
                      export: Sequence[dict[str, Any]]) -> dict[str, Any]:
     await handle(store, await request_training(store, model_type))
     await handle(store, await export_data(store, tmp_path, ndjson(export)))
-    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    job = await PostgresTrainingJobs(database, "trainer-a", 30).claim()
     assert job is not None
-    await worker(store, pool, settings, http).process(job)
+    await worker(database, settings, http).process(job)
     [last] = (await store.read_stream(STREAM))[-1:]
     assert last.event_type == "TrainingFailed", last.data
-    assert await TrainingJobs(pool, "trainer-b", 30).claim() is None  # not left to loop
+    assert await PostgresTrainingJobs(database, "trainer-b", 30).claim() is None  # not left to loop
     message: str = last.data["message"]
     assert "\n" not in message and len(message) <= 255
     return dict(last.data)
@@ -73,24 +72,24 @@ def image_row(base: str, *boxes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_ner_on_images_names_the_image_row(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path, images: str,
 ) -> None:
     export = rows(10, all=image_row(images, lb.bounding_box("car", 1, 1, 10, 10)))
 
-    failed = await failure_of(store, pool, settings, http, tmp_path, "ner", export)
+    failed = await failure_of(store, database, settings, http, tmp_path, "ner", export)
 
     assert (failed["stage"], failed["message"]) == (
         "PREPARING_DATA", "ner learns from text, but data row dr-0 is an image (image/png)")
 
 
 async def test_a_checklist_run_with_only_radio_answers_names_what_it_found(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     export = rows(10, all={"classifications": [lb.radio("sentiment", "positive")]})
 
-    failed = await failure_of(store, pool, settings, http, tmp_path,
+    failed = await failure_of(store, database, settings, http, tmp_path,
                               "text_multi_classification", export)
 
     assert failed["message"] == (
@@ -99,12 +98,12 @@ async def test_a_checklist_run_with_only_radio_answers_names_what_it_found(
 
 
 async def test_zero_labelled_rows_fail_the_run_at_once(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     export = rows(10, all={"labelled": False})
 
-    failed = await failure_of(store, pool, settings, http, tmp_path,
+    failed = await failure_of(store, database, settings, http, tmp_path,
                               "text_single_classification", export)
 
     assert failed["message"] == (
@@ -113,7 +112,7 @@ async def test_zero_labelled_rows_fail_the_run_at_once(
 
 
 async def test_an_entity_outside_its_text_names_the_row_and_the_entity(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     text = "Maria Lopez moved to Lisbon."
@@ -123,7 +122,7 @@ async def test_an_entity_outside_its_text_names_the_row_and_the_entity(
                                     "location": {"start": 21, "end": 40}}]}
     export = rows(10, all=good, **{"3": outside})
 
-    failed = await failure_of(store, pool, settings, http, tmp_path, "ner", export)
+    failed = await failure_of(store, database, settings, http, tmp_path, "ner", export)
 
     assert failed["stage"] == "PREPARING_DATA"
     assert "data row dr-3" in failed["message"] and "'city'" in failed["message"]
@@ -135,13 +134,13 @@ async def test_an_entity_outside_its_text_names_the_row_and_the_entity(
     (lb.bounding_box("car", 10, 90, 20, 30), "outside"),
 ])
 async def test_a_bad_box_names_the_row_and_the_box(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path, images: str, box: dict[str, Any], problem: str,
 ) -> None:
     fine = lb.bounding_box("car", 10, 10, 20, 20)
     export = rows(10, all=image_row(images, fine), **{"4": image_row(images, fine, box)})
 
-    failed = await failure_of(store, pool, settings, http, tmp_path, "bounding_box", export)
+    failed = await failure_of(store, database, settings, http, tmp_path, "bounding_box", export)
 
     assert failed["stage"] == "PREPARING_DATA"
     assert "data row dr-4" in failed["message"] and "'car'" in failed["message"]
@@ -149,7 +148,7 @@ async def test_a_bad_box_names_the_row_and_the_box(
 
 
 async def test_a_failure_quoting_text_postgresql_refuses_is_recorded_with_a_marker(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     text = "Maria Lopez moved to Lisbon."
@@ -161,6 +160,6 @@ async def test_a_failure_quoting_text_postgresql_refuses_is_recorded_with_a_mark
         **{**good, "objects": [{**lb.text_entity("city", text, 21, 26),
                                 "location": {"start": 21, "end": 40}}]})
 
-    failed = await failure_of(store, pool, settings, http, tmp_path, "ner", export)
+    failed = await failure_of(store, database, settings, http, tmp_path, "ner", export)
 
     assert "data row dr-\ufffd\ufffd3" in failed["message"]

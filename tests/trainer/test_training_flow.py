@@ -12,13 +12,14 @@ import httpx
 
 from eventlog import NewEvent, RecordedEvent, event_metadata
 from eventlog.artifacts import read_artifact, write_artifact
-from eventlog.postgres import PostgresEventStore
+from eventlog.postgres import Database, PostgresEventStore
+from services.trainer.bootstrap import build_trainer
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import make_handler
-from services.trainer.jobs import TrainingJobs
-from services.trainer.metrics import TrainerMetrics
+from services.trainer.jobs import PostgresTrainingJobs
 from services.trainer.registry import load_pipelines
 from services.trainer.settings import TrainerSettings
+from services.trainer.unit_of_work import PostgresTrainerStore
 from services.trainer.worker import TrainingWorker
 from tests.integration.helpers import eventually
 from tests.trainer.datasets import label_of, text_examples
@@ -48,7 +49,7 @@ async def request_training(store: PostgresEventStore, model_type: str) -> Record
 
 
 async def handle(store: PostgresEventStore, event: RecordedEvent) -> None:
-    async with store.unit_of_work() as uow:
+    async with PostgresTrainerStore(store).unit_of_work() as uow:
         await make_handler(load_pipelines())(uow, event)
 
 
@@ -60,11 +61,11 @@ async def export_data(store: PostgresEventStore, tmp_path: Path, lines: bytes) -
     return (await store.read_stream(STREAM))[-1]
 
 
-def worker(store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+def worker(database: Database, settings: TrainerSettings,
            http: httpx.AsyncClient) -> TrainingWorker:
-    jobs = TrainingJobs(pool, settings.trainer_id, settings.lease_seconds)
-    return TrainingWorker(store, jobs, ChildProcessExecutor(), load_pipelines(), settings, http,
-                          TrainerMetrics())
+    """The worker as ``trainbridge trainer`` wires it."""
+    return build_trainer(settings, database, http, pipelines=load_pipelines(),
+                         executor=ChildProcessExecutor()).worker
 
 
 async def types_of(store: PostgresEventStore) -> list[str]:
@@ -72,7 +73,7 @@ async def types_of(store: PostgresEventStore) -> list[str]:
 
 
 async def test_a_request_asks_for_the_data_then_a_queued_job_trains_to_completion(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path, sql: asyncpg.Connection,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
@@ -81,9 +82,9 @@ async def test_a_request_asks_for_the_data_then_a_queued_job_trains_to_completio
     assert asked.data["attempt"] == 1 and asked.correlation_id == "corr-1"
 
     await handle(store, await export_data(store, tmp_path, export_lines()))
-    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    job = await PostgresTrainingJobs(database, "trainer-a", 30).claim()
     assert job is not None and job.claims == 1
-    await worker(store, pool, settings, http).process(job)
+    await worker(database, settings, http).process(job)
 
     events = await store.read_stream(STREAM)
     assert [e.event_type for e in events] == [
@@ -120,7 +121,7 @@ async def test_an_unknown_model_type_fails_at_once(store: PostgresEventStore) ->
 
 
 async def test_unloadable_data_fails_the_run_while_preparing_data(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
@@ -130,10 +131,10 @@ async def test_unloadable_data_fails_the_run_while_preparing_data(
             "classifications": [{"name": "topic", "radio_answer": {"name": "a"}}]}}]}}}},
     }).encode() + b"\n"
     await handle(store, await export_data(store, tmp_path, broken))
-    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    job = await PostgresTrainingJobs(database, "trainer-a", 30).claim()
     assert job is not None
 
-    await worker(store, pool, settings, http).process(job)
+    await worker(database, settings, http).process(job)
 
     failed = (await store.read_stream(STREAM))[-1]
     assert failed.event_type == "TrainingFailed" and failed.data["stage"] == "PREPARING_DATA"
@@ -141,17 +142,17 @@ async def test_unloadable_data_fails_the_run_while_preparing_data(
 
 
 async def test_a_run_over_its_model_types_deadline_fails_with_a_clear_message(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
     await handle(store, await export_data(store, tmp_path, export_lines(40_000, 0)))
-    job = await TrainingJobs(pool, "trainer-a", 30).claim()
+    job = await PostgresTrainingJobs(database, "trainer-a", 30).claim()
     assert job is not None
     tight = TrainerSettings(artifacts_url=settings.artifacts_url, trainer_id="trainer-a",
                             deadlines={"text_single_classification": 2.0})
 
-    await worker(store, pool, tight, http).process(job)
+    await worker(database, tight, http).process(job)
 
     failed = (await store.read_stream(STREAM))[-1]
     assert failed.event_type == "TrainingFailed"
@@ -159,12 +160,12 @@ async def test_a_run_over_its_model_types_deadline_fails_with_a_clear_message(
 
 
 async def test_one_trainer_at_a_time_and_a_dead_trainers_job_is_taken_over(
-    store: PostgresEventStore, pool: asyncpg.Pool, tmp_path: Path,
+    store: PostgresEventStore, database: Database, tmp_path: Path,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
     await handle(store, await export_data(store, tmp_path, export_lines()))
-    a = TrainingJobs(pool, "trainer-a", lease_seconds=0.5)
-    b = TrainingJobs(pool, "trainer-b", lease_seconds=30)
+    a = PostgresTrainingJobs(database, "trainer-a", lease_seconds=0.5)
+    b = PostgresTrainingJobs(database, "trainer-b", lease_seconds=30)
 
     first = await a.claim()
     assert first is not None and await b.claim() is None  # held by a live lease
@@ -177,18 +178,18 @@ async def test_one_trainer_at_a_time_and_a_dead_trainers_job_is_taken_over(
 
 
 async def test_a_job_claimed_too_many_times_fails_instead_of_looping(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
     await handle(store, await export_data(store, tmp_path, export_lines()))
-    jobs = TrainingJobs(pool, "trainer-a", lease_seconds=0.01)
+    jobs = PostgresTrainingJobs(database, "trainer-a", lease_seconds=0.01)
     for _ in range(settings.max_claims + 1):
         job = await jobs.claim()
         assert job is not None
         await asyncio.sleep(0.05)
 
-    await worker(store, pool, settings, http).process(job)
+    await worker(database, settings, http).process(job)
 
     failed = (await store.read_stream(STREAM))[-1]
     assert failed.event_type == "TrainingFailed"
@@ -196,16 +197,16 @@ async def test_a_job_claimed_too_many_times_fails_instead_of_looping(
 
 
 async def test_a_trainer_that_loses_its_claim_stops_and_appends_nothing_more(
-    store: PostgresEventStore, pool: asyncpg.Pool, http: httpx.AsyncClient, tmp_path: Path,
+    store: PostgresEventStore, database: Database, http: httpx.AsyncClient, tmp_path: Path,
     sql: asyncpg.Connection,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
     await handle(store, await export_data(store, tmp_path, export_lines(40_000, 0)))
     settings = TrainerSettings(artifacts_url=f"file://{tmp_path}/artifacts",
                                trainer_id="trainer-a", lease_seconds=0.6)
-    job = await TrainingJobs(pool, "trainer-a", 0.6).claim()
+    job = await PostgresTrainingJobs(database, "trainer-a", 0.6).claim()
     assert job is not None
-    training = asyncio.create_task(worker(store, pool, settings, http).process(job))
+    training = asyncio.create_task(worker(database, settings, http).process(job))
 
     async def started() -> bool:
         return "StageStarted" in await types_of(store)
@@ -219,13 +220,13 @@ async def test_a_trainer_that_loses_its_claim_stops_and_appends_nothing_more(
 
 
 async def test_a_stopping_trainer_hands_its_job_back_without_waiting_for_the_deadline(
-    store: PostgresEventStore, pool: asyncpg.Pool, settings: TrainerSettings,
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
     http: httpx.AsyncClient, tmp_path: Path, sql: asyncpg.Connection,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
     await handle(store, await export_data(store, tmp_path, export_lines(40_000, 0)))
     stop = asyncio.Event()
-    running = asyncio.create_task(worker(store, pool, settings, http).run(stop))
+    running = asyncio.create_task(worker(database, settings, http).run(stop))
 
     async def training() -> bool:
         return "StageStarted" in await types_of(store)
