@@ -99,8 +99,6 @@ from eventlog.topology import Topology
 from fake_labelbox.control import FakeLabelboxControl
 from fake_labelbox.demo_client import model_run_body, signature
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
-from services.trainer.ndjson import prediction_lines
-from services.trainer.pipeline import Prediction
 import trainbridge.dev
 from trainbridge.dev import ChildSpec, Supervisor
 
@@ -531,11 +529,11 @@ def call_floor(system: System, samples: int) -> tuple[float, float]:
 
 def throughput_baseline(system: System, runs: int, threads: int) -> tuple[float, float]:
     """runs/s and calls/s of bench/reporter.py's baseline_run straight through the adapter."""
-    baseline_run = load_reporter_bench().baseline_run
+    reporter_bench = load_reporter_bench()
+    baseline_run = reporter_bench.baseline_run
     port = SdkLabelbox(single_attempt_client(API_KEY, system.endpoint, 30.0))
-    predictions = [Prediction(f"sample-dr-{n:04d}", "positive", 0.8) for n in range(SAMPLE_ROWS)]
     lines: list[dict[str, object]] = json.loads(json.dumps(
-        prediction_lines(predictions, "sentiment", "baseline")))
+        reporter_bench.sample_prediction_lines("baseline", SAMPLE_ROWS)))
     ids = [f"baseline-{system.pid}-{n}" for n in range(runs)]
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:

@@ -33,6 +33,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,8 +51,8 @@ from services.reporter.bootstrap import build_reporter
 from services.reporter.calls import CallPolicy
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
 from services.reporter.settings import ReporterSettings
-from services.trainer.ndjson import prediction_lines, to_ndjson
-from services.trainer.pipeline import Prediction
+from eventlog.contract.annotations import Answer, Radio
+from eventlog.contract.ndjson import prediction_lines, to_ndjson
 
 API_KEY = "bench-key"
 ROWS = 20
@@ -84,9 +85,16 @@ def start_fake(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the fake Labelbox did not start")
 
 
+def sample_prediction_lines(run: str, rows: int) -> list[dict[str, Any]]:
+    """What a text classification run uploads for the fake's sample rows: "positive" for the
+    `sentiment` question, confidence 0.8, as the trainer writes it."""
+    return [line for n in range(rows)
+            for line in prediction_lines(run, f"sample-dr-{n:04d}",
+                                         [Radio("sentiment", Answer("positive", 0.8))], 0.8)]
+
+
 def predictions_artifact(folder: Path, run: str) -> tuple[str, str]:
-    ids = [f"sample-dr-{n:04d}" for n in range(ROWS)]
-    lines = prediction_lines([Prediction(i, "positive", 0.8) for i in ids], "sentiment", run)
+    lines = sample_prediction_lines(run, ROWS)
     artifact = write_artifact(f"file://{folder}/{run}.ndjson", to_ndjson(lines))
     return artifact.uri, artifact.sha256
 
