@@ -18,13 +18,13 @@ from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
 from eventlog.postgres import PostgresEventStore
 from services.fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.audit import PostgresAuditLog
-from services.reporter.calls import CallPolicy, LabelboxCalls
+from services.reporter.calls import LabelboxCalls
 from services.reporter.deliverer import Deliverer
 from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
-from services.reporter.settings import ReporterSettings
+from services.reporter.settings import CallPolicy, ReporterSettings
 from tests.fake_labelbox import FakeLabelbox
 from tests.reporter import events as ev
 
