@@ -85,12 +85,12 @@ class Setting(ABC, Generic[T]):
         """The value when the variable is not set (or raise, for a required one)."""
 
     @property
-    @abstractmethod
-    def shown_default(self) -> str: ...
+    def shown_default(self) -> str:
+        return f"`{self.unset()}`"
 
     @property
-    @abstractmethod
-    def accepted(self) -> str: ...
+    def accepted(self) -> str:
+        return "text"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,18 +103,12 @@ class Text(Setting[str]):
     def unset(self) -> str:
         return self.default
 
-    @property
-    def shown_default(self) -> str:
-        return f"`{self.default}`"
-
-    @property
-    def accepted(self) -> str:
-        return "text"
-
 
 @dataclass(frozen=True, kw_only=True)
 class OptionalText(Setting[str | None]):
-    """Not set: ``None`` (the feature it enables is off)."""
+    """Not set: ``None`` (what it enables is off)."""
+
+    shown_default = "—"
 
     def parse(self, raw: str) -> str | None:
         return raw
@@ -122,35 +116,20 @@ class OptionalText(Setting[str | None]):
     def unset(self) -> str | None:
         return None
 
-    @property
-    def shown_default(self) -> str:
-        return "—"
-
-    @property
-    def accepted(self) -> str:
-        return "text"
-
 
 @dataclass(frozen=True, kw_only=True)
 class RequiredText(Setting[str]):
     why: str
     """Ends the error message when the variable is missing."""
 
-    required: ClassVar[bool] = True
+    required = True
+    shown_default = "— (required)"
 
     def parse(self, raw: str) -> str:
         return raw
 
     def unset(self) -> str:
         raise missing(self.name, self.why)
-
-    @property
-    def shown_default(self) -> str:
-        return "— (required)"
-
-    @property
-    def accepted(self) -> str:
-        return "text"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +138,9 @@ class RequiredList(Setting[tuple[str, ...]]):
 
     why: str
 
-    required: ClassVar[bool] = True
+    required = True
+    shown_default = "— (required)"
+    accepted = "comma-separated list"
 
     def parse(self, raw: str) -> tuple[str, ...]:
         values = tuple(v.strip() for v in raw.split(",") if v.strip())
@@ -169,14 +150,6 @@ class RequiredList(Setting[tuple[str, ...]]):
 
     def unset(self) -> tuple[str, ...]:
         raise missing(self.name, self.why)
-
-    @property
-    def shown_default(self) -> str:
-        return "— (required)"
-
-    @property
-    def accepted(self) -> str:
-        return "comma-separated list"
 
 
 def missing(name: str, why: str) -> SettingsError:
@@ -199,10 +172,6 @@ class Choice(Setting[str]):
         return self.default
 
     @property
-    def shown_default(self) -> str:
-        return f"`{self.default}`"
-
-    @property
     def accepted(self) -> str:
         return ", ".join(f"`{choice}`" for choice in self.choices)
 
@@ -217,10 +186,6 @@ class Url(Setting[str]):
 
     def unset(self) -> str:
         return self.default
-
-    @property
-    def shown_default(self) -> str:
-        return f"`{self.default}`"
 
     @property
     def accepted(self) -> str:
@@ -251,6 +216,8 @@ class Location(Setting[str]):
 
     default: str
 
+    accepted = "fsspec URL or path"
+
     def parse(self, raw: str) -> str:
         return raw if "://" in raw else Path(raw).resolve().as_uri()
 
@@ -260,10 +227,6 @@ class Location(Setting[str]):
     @property
     def shown_default(self) -> str:
         return f"`./{self.default}` (as a `file://` URL)"
-
-    @property
-    def accepted(self) -> str:
-        return "fsspec URL or path"
 
 
 def parse_number(name: str, raw: str, minimum: float) -> float:
@@ -281,7 +244,7 @@ class Number(Setting[float]):
     default: float
     minimum: float
 
-    blank_is_unset: ClassVar[bool] = False
+    blank_is_unset = False
 
     def parse(self, raw: str) -> float:
         return parse_number(self.name, raw, self.minimum)
@@ -303,7 +266,7 @@ class Integer(Setting[int]):
     default: int
     minimum: int
 
-    blank_is_unset: ClassVar[bool] = False
+    blank_is_unset = False
 
     def parse(self, raw: str) -> int:
         value = parse_number(self.name, raw, self.minimum)
@@ -313,10 +276,6 @@ class Integer(Setting[int]):
 
     def unset(self) -> int:
         return self.default
-
-    @property
-    def shown_default(self) -> str:
-        return f"`{self.default}`"
 
     @property
     def accepted(self) -> str:

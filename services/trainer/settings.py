@@ -19,7 +19,7 @@ LEASE_SECONDS = _seconds("TRAINBRIDGE_TRAINER_LEASE_SECONDS", 60.0,
                          "a training claim's lease; renewed every third of it")
 DEADLINE_SECONDS = _seconds("TRAINBRIDGE_DEADLINE_SECONDS", 3600.0,
                             "longest a training run may take")
-DEADLINES = Family(
+DEADLINES = Family(  # each's default is never used: a member is read only when it is set
     each=_seconds("TRAINBRIDGE_DEADLINE_SECONDS_<MODEL_TYPE>", DEADLINE_SECONDS.default,
                   "the same for one model type, e.g. "
                   "`TRAINBRIDGE_DEADLINE_SECONDS_TEXT_SINGLE_CLASSIFICATION=600`"),
