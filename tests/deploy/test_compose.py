@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from eventlog.settings import SettingsError
 from services.fake_labelbox import demo_client
 from services.ingest.settings import IngestSettings
 from services.reporter.settings import DEFAULT_ENDPOINT, ReporterSettings
@@ -216,6 +217,18 @@ def test_compose_defaults_are_the_code_defaults_but_for_the_shared_artifacts_vol
         if setting is None or variable == "TRAINBRIDGE_ARTIFACTS_URL":
             continue  # the build's variables; the artifacts live in a volume, not ./artifacts
         assert setting.read({variable: default}) == setting.read({}), variable
+
+
+def test_every_value_env_example_gives_a_setting_is_one_the_code_accepts() -> None:
+    given = {name: value for name, value in ENV_EXAMPLE.items() if name in SETTINGS}
+    assert "TRAINBRIDGE_DEADLINE_SECONDS" in given and "LABELBOX_API_KEY" in given
+    refused = {}
+    for name, value in given.items():
+        try:
+            SETTINGS[name].read({name: value})
+        except SettingsError as exc:
+            refused[name] = str(exc)
+    assert refused == {}
 
 
 def test_env_example_documents_every_variable_compose_reads_and_no_other() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventlog import settings as shared
-from eventlog.config import Declared, Family
+from eventlog.config import Declared
 from eventlog.redaction import SECRET_SETTING
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, log_level
 from services.ingest import settings as ingest
@@ -45,18 +45,15 @@ class RecordingEnviron(Mapping[str, str]):
         return len(self.values)
 
 
-def settings_read(read: Callable[[Mapping[str, str]], object], families: tuple[Family[float], ...]
-                  = ()) -> set[str]:
-    """The variables ``read`` looks up (``X_FILE`` counted as ``X``, a family's members as
-    the family)."""
+def settings_read(read: Callable[[Mapping[str, str]], object]) -> set[str]:
+    """The variables ``read`` looks up (``X_FILE`` counted as ``X``, a member of the
+    per-model-type deadlines as the family)."""
     environ = RecordingEnviron({"TRAINBRIDGE_WEBHOOK_SECRET": "s", "LABELBOX_API_KEY": "k",
                                 "TRAINBRIDGE_DEADLINE_SECONDS_NER": "60"})
     read(environ)
-    names = {name.removesuffix("_FILE") for name in environ.looked_up}
-    for family in families:
-        if any(name.startswith(family.prefix) for name in names):
-            names = {n for n in names if not n.startswith(family.prefix)} | {family.name}
-    return names
+    family = trainer.DEADLINES
+    return {family.name if name.startswith(family.prefix) else name.removesuffix("_FILE")
+            for name in environ.looked_up}
 
 
 def names(settings: tuple[Declared, ...]) -> set[str]:
@@ -75,7 +72,7 @@ def names(settings: tuple[Declared, ...]) -> set[str]:
 def test_each_settings_object_reads_exactly_the_settings_declared_for_it(
     read: Callable[[Mapping[str, str]], object], settings: tuple[Declared, ...],
 ) -> None:
-    assert settings_read(read, (trainer.DEADLINES,)) == names(settings)
+    assert settings_read(read) == names(settings)
 
 
 def test_unset_variables_give_the_settings_objects_their_declared_defaults() -> None:
@@ -84,6 +81,7 @@ def test_unset_variables_give_the_settings_objects_their_declared_defaults() -> 
     assert RelaySettings.from_env({}) == RelaySettings()
     assert IngestSettings.from_env({"TRAINBRIDGE_WEBHOOK_SECRET": "s"}) == IngestSettings(("s",))
     read = TrainerSettings.from_env({})
+    assert read.artifacts_url == Path("artifacts").resolve().as_uri()
     assert read == TrainerSettings(artifacts_url=read.artifacts_url, trainer_id=read.trainer_id)
     read_reporter = ReporterSettings.from_env({"LABELBOX_API_KEY": "k"})
     assert read_reporter == replace(
