@@ -17,7 +17,6 @@ from eventlog.config import (
     Url,
 )
 from eventlog.config import SettingsError as SettingsError
-from eventlog.config import check_url as check_url
 from eventlog.config import read_setting as read_setting
 from eventlog.redaction import redact as redact
 
