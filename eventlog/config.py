@@ -61,6 +61,10 @@ class Declared(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Setting(ABC, Generic[T]):
+    """One environment variable. ``read`` gives its value, typed, from the variable or its
+    ``_FILE``, or refuses it with a ``SettingsError`` naming it; each subclass is one kind
+    of value."""
+
     name: str
     description: str
     """One line for docs/configuration.md (Markdown)."""
