@@ -45,14 +45,13 @@ from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.migrate import upgrade
 from eventlog.postgres import Database, PostgresEventStore, create_pool
 from eventlog.settings import DEFAULT_DATABASE_URL, DatabaseSettings, asyncpg_dsn
+from eventlog.contract.annotations import Answer, Radio
+from eventlog.contract.ndjson import prediction_lines, to_ndjson
 from fake_labelbox.control import FakeLabelboxControl
 from fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.bootstrap import build_reporter
-from services.reporter.calls import CallPolicy
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
-from services.reporter.settings import ReporterSettings
-from eventlog.contract.annotations import Answer, Radio
-from eventlog.contract.ndjson import prediction_lines, to_ndjson
+from services.reporter.settings import CallPolicy, ReporterSettings
 
 API_KEY = "bench-key"
 ROWS = 20

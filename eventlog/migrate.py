@@ -18,7 +18,7 @@ import migrations
 from eventlog import scram
 from eventlog.errors import StoreUnavailableError
 from eventlog.postgres import translated_refusals
-from eventlog.settings import asyncpg_dsn, redact
+from eventlog.settings import LOGIN_PASSWORDS, asyncpg_dsn, redact
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,7 @@ async def ensure_database(database_url: str) -> None:
 SERVICE_ROLES = ("ingest", "trainer", "reporter", "operator")
 """Each has a role ``trainbridge_<service>`` (migration 0007)."""
 
-LOGIN_PASSWORD_SETTINGS = {
-    "ingest": "TRAINBRIDGE_INGEST_DATABASE_PASSWORD",
-    "trainer": "TRAINBRIDGE_TRAINER_DATABASE_PASSWORD",
-    "reporter": "TRAINBRIDGE_REPORTER_DATABASE_PASSWORD",
-    "operator": "TRAINBRIDGE_OPERATOR_DATABASE_PASSWORD",
-}
+LOGIN_PASSWORD_SETTINGS = {service: setting.name for service, setting in LOGIN_PASSWORDS.items()}
 """`trainbridge migrate` lets a role log in with the password in this setting, when set."""
 
 

@@ -1,67 +1,108 @@
-"""Settings shared by every service, read from the environment once, at the entry point,
-and passed down. Any variable may instead be given as ``<NAME>_FILE`` naming a file that
-holds the value (Docker/Kubernetes secrets)."""
+"""Settings shared by every service, declared once here (see eventlog.config), read from the
+environment once, at the entry point, and passed down."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
-from urllib.parse import urlsplit
 
+from eventlog.config import (
+    Choice,
+    Integer,
+    Location,
+    Number,
+    OptionalText,
+    Text,
+    Url,
+)
+from eventlog.config import SettingsError as SettingsError
+from eventlog.config import read_setting as read_setting
 from eventlog.redaction import redact as redact
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/trainbridge"
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+AMQP_SCHEMES = ("amqp", "amqps")
+
+DATABASE_URL = Url(
+    name="TRAINBRIDGE_DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/trainbridge",
+    schemes=POSTGRES_SCHEMES, description="the event log's database")
+DATABASE_POOL_SIZE = Integer(
+    name="TRAINBRIDGE_DATABASE_POOL_SIZE", default=10, minimum=1,
+    description="connections per process for statements; the reporter also holds one per run "
+                "it is reconciling (its two concurrencies added), for the run's lock")
+DATABASE = (DATABASE_URL, DATABASE_POOL_SIZE)
+
+AMQP_URL = Url(name="TRAINBRIDGE_AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/",
+               schemes=AMQP_SCHEMES, description="RabbitMQ")
+AMQP_NAMESPACE = Text(
+    name="TRAINBRIDGE_AMQP_NAMESPACE", default="trainbridge",
+    description="prefix of every exchange and queue (`trainbridge.events`, "
+                "`trainbridge.<consumer>`, …)")
+AMQP_PREFETCH = Integer(name="TRAINBRIDGE_AMQP_PREFETCH", default=16, minimum=1,
+                        description="unacked deliveries per consumer")
+AMQP_MAX_ATTEMPTS = Integer(
+    name="TRAINBRIDGE_AMQP_MAX_ATTEMPTS", default=5, minimum=1,
+    description="deliveries of a failing message before it is dead-lettered (also the "
+                "queue's `x-delivery-limit`)")
+AMQP_RETRY_DELAY = Number(
+    name="TRAINBRIDGE_AMQP_RETRY_DELAY", default=1.0, minimum=0,
+    description="seconds before a failed message is requeued (doubles per attempt, at most "
+                "30 s)")
+AMQP_RECONNECT_DELAY = Number(
+    name="TRAINBRIDGE_AMQP_RECONNECT_DELAY", default=1.0, minimum=0,
+    description="first delay before reconnecting to RabbitMQ (and, at start, to PostgreSQL); "
+                "doubles per failed attempt up to 30 s, with jitter")
+BROKER = (AMQP_URL, AMQP_NAMESPACE, AMQP_PREFETCH, AMQP_MAX_ATTEMPTS, AMQP_RETRY_DELAY,
+          AMQP_RECONNECT_DELAY)
+
+RELAY_POLL_INTERVAL = Number(
+    name="TRAINBRIDGE_RELAY_POLL_INTERVAL", default=1.0, minimum=0.01,
+    description="seconds between outbox polls when no commit in the same process woke the "
+                "relay")
+RELAY_BATCH_SIZE = Integer(name="TRAINBRIDGE_RELAY_BATCH_SIZE", default=500, minimum=1,
+                           description="outbox rows claimed per pass")
+RELAY_CONFIRM_WINDOW = Integer(name="TRAINBRIDGE_RELAY_CONFIRM_WINDOW", default=256, minimum=1,
+                               description="publisher confirms kept in flight")
+RELAY_CONFIRM_TIMEOUT = Number(name="TRAINBRIDGE_RELAY_CONFIRM_TIMEOUT", default=30.0,
+                               minimum=1, description="seconds to wait for one confirm")
+RELAY_RETRY_DELAY = Number(
+    name="TRAINBRIDGE_RELAY_RETRY_DELAY", default=5.0, minimum=0,
+    description="seconds before an unroutable or nacked event is offered again")
+RELAY_PARALLEL_CLAIMS = Integer(
+    name="TRAINBRIDGE_RELAY_PARALLEL_CLAIMS", default=2, minimum=1,
+    description="batches one relay claims and publishes at a time (overlaps database work "
+                "with publishing)")
+RELAY = (RELAY_POLL_INTERVAL, RELAY_BATCH_SIZE, RELAY_CONFIRM_WINDOW, RELAY_CONFIRM_TIMEOUT,
+         RELAY_RETRY_DELAY, RELAY_PARALLEL_CLAIMS)
+
+LOG_LEVEL = Choice(name="TRAINBRIDGE_LOG_LEVEL", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+                   description="the lowest level logged")
+LOGGING = (LOG_LEVEL,)
+
+ARTIFACTS_URL = Location(
+    name="TRAINBRIDGE_ARTIFACTS_URL", default="artifacts",
+    description="where exports, models, predictions and metrics are stored (any fsspec URL; "
+                "the trainer and the reporter must share it)")
 
 
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
+def _login_password(service: str) -> OptionalText:
+    return OptionalText(
+        name=f"TRAINBRIDGE_{service.upper()}_DATABASE_PASSWORD", secret=True,
+        description=f"lets the `trainbridge_{service}` role log in with this password")
 
 
-def read_setting(environ: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    """``name`` from the environment, or the content of the file named by ``name_FILE``."""
-    direct = environ.get(name)
-    file_name = environ.get(f"{name}_FILE")
-    if direct is not None and file_name is not None:
-        raise SettingsError(f"set {name} or {name}_FILE, not both")
-    if file_name is not None:
-        try:
-            return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise SettingsError(f"{name}_FILE: cannot read {file_name!r}: {exc.strerror}") from exc
-    return direct if direct is not None else default
+LOGIN_PASSWORDS = {service: _login_password(service)
+                   for service in ("ingest", "trainer", "reporter", "operator")}
+"""Read by `trainbridge migrate` only: it lets each service's role log in with its password."""
+
+DEFAULT_DATABASE_URL = DATABASE_URL.default
+DEFAULT_AMQP_URL = AMQP_URL.default
 
 
-def read_number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = read_setting(environ, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
-
-
-def read_integer(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    value = read_number(environ, name, default, minimum=minimum)
-    if value != int(value):
-        raise SettingsError(f"{name} must be a whole number, got {value}")
-    return int(value)
-
-
-def read_artifacts_url(environ: Mapping[str, str]) -> str:
-    """``TRAINBRIDGE_ARTIFACTS_URL`` (an fsspec URL; a plain path becomes a ``file://`` URL),
-    shared by the trainer and the reporter; ``./artifacts`` by default."""
-    artifacts = read_setting(environ, "TRAINBRIDGE_ARTIFACTS_URL") or "artifacts"
-    if "://" not in artifacts:
-        artifacts = Path(artifacts).resolve().as_uri()
-    return artifacts
+def log_level(environ: Mapping[str, str]) -> str:
+    """``TRAINBRIDGE_LOG_LEVEL``, read by every command before anything else."""
+    return LOG_LEVEL.read(environ)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -77,91 +118,60 @@ def sqlalchemy_url(url: str) -> str:
     raise SettingsError(f"not a PostgreSQL URL: {redact(url)}")
 
 
-def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
-    """``url`` if it is a URL of one of ``schemes`` with a numeric port (when it has one);
-    otherwise a ``SettingsError`` naming the setting and showing the value redacted."""
-    shown = redact(url)
-    expected = " or ".join(f"{scheme}://" for scheme in schemes)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise SettingsError(f"{name}={shown}: not a valid URL ({exc})") from None
-    if parts.scheme not in schemes or "://" not in url:
-        raise SettingsError(f"{name}={shown}: expected a {expected} URL")
-    if port == 0:
-        raise SettingsError(f"{name}={shown}: the port must be between 1 and 65535")
-    return url
-
-
-POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
-AMQP_SCHEMES = ("amqp", "amqps")
-
-
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = DEFAULT_DATABASE_URL
-    pool_size: int = 10
+    url: str = DATABASE_URL.default
+    pool_size: int = DATABASE_POOL_SIZE.default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> DatabaseSettings:
-        return cls(
-            url=check_url("TRAINBRIDGE_DATABASE_URL",
-                          read_setting(environ, "TRAINBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL,
-                          POSTGRES_SCHEMES),
-            pool_size=read_integer(environ, "TRAINBRIDGE_DATABASE_POOL_SIZE", 10, minimum=1),
-        )
+        return cls(url=DATABASE_URL.read(environ), pool_size=DATABASE_POOL_SIZE.read(environ))
 
 
 @dataclass(frozen=True)
 class BrokerSettings:
-    url: str = DEFAULT_AMQP_URL
-    namespace: str = "trainbridge"
+    url: str = AMQP_URL.default
+    namespace: str = AMQP_NAMESPACE.default
     """Prefix of every exchange and queue name: ``<namespace>.events`` is the topic exchange."""
-    prefetch: int = 16
-    max_attempts: int = 5
+    prefetch: int = AMQP_PREFETCH.default
+    max_attempts: int = AMQP_MAX_ATTEMPTS.default
     """Deliveries of one message before it is dead-lettered (also its ``x-delivery-limit``)."""
-    retry_delay: float = 1.0
+    retry_delay: float = AMQP_RETRY_DELAY.default
     """Seconds before a failed message is requeued (doubled per attempt, capped at 30 s)."""
-    reconnect_delay: float = 1.0
+    reconnect_delay: float = AMQP_RECONNECT_DELAY.default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BrokerSettings:
-        number, integer = partial(read_number, environ), partial(read_integer, environ)
         return cls(
-            url=check_url("TRAINBRIDGE_AMQP_URL",
-                          read_setting(environ, "TRAINBRIDGE_AMQP_URL") or DEFAULT_AMQP_URL,
-                          AMQP_SCHEMES),
-            namespace=read_setting(environ, "TRAINBRIDGE_AMQP_NAMESPACE", "trainbridge")
-            or "trainbridge",
-            prefetch=integer("TRAINBRIDGE_AMQP_PREFETCH", 16, minimum=1),
-            max_attempts=integer("TRAINBRIDGE_AMQP_MAX_ATTEMPTS", 5, minimum=1),
-            retry_delay=number("TRAINBRIDGE_AMQP_RETRY_DELAY", 1.0, minimum=0),
-            reconnect_delay=number("TRAINBRIDGE_AMQP_RECONNECT_DELAY", 1.0, minimum=0),
+            url=AMQP_URL.read(environ),
+            namespace=AMQP_NAMESPACE.read(environ),
+            prefetch=AMQP_PREFETCH.read(environ),
+            max_attempts=AMQP_MAX_ATTEMPTS.read(environ),
+            retry_delay=AMQP_RETRY_DELAY.read(environ),
+            reconnect_delay=AMQP_RECONNECT_DELAY.read(environ),
         )
 
 
 @dataclass(frozen=True)
 class RelaySettings:
-    poll_interval: float = 1.0
+    poll_interval: float = RELAY_POLL_INTERVAL.default
     """Seconds between polls of the outbox when no in-process commit woke the relay."""
-    batch_size: int = 500
-    confirm_window: int = 256
+    batch_size: int = RELAY_BATCH_SIZE.default
+    confirm_window: int = RELAY_CONFIRM_WINDOW.default
     """Publisher confirms kept in flight at once."""
-    confirm_timeout: float = 30.0
-    retry_delay: float = 5.0
+    confirm_timeout: float = RELAY_CONFIRM_TIMEOUT.default
+    retry_delay: float = RELAY_RETRY_DELAY.default
     """Seconds before an unroutable or nacked event is offered again."""
-    parallel_claims: int = 2
+    parallel_claims: int = RELAY_PARALLEL_CLAIMS.default
     """Batches one relay claims and publishes at a time."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RelaySettings:
-        number, integer = partial(read_number, environ), partial(read_integer, environ)
         return cls(
-            poll_interval=number("TRAINBRIDGE_RELAY_POLL_INTERVAL", 1.0, minimum=0.01),
-            batch_size=integer("TRAINBRIDGE_RELAY_BATCH_SIZE", 500, minimum=1),
-            confirm_window=integer("TRAINBRIDGE_RELAY_CONFIRM_WINDOW", 256, minimum=1),
-            confirm_timeout=number("TRAINBRIDGE_RELAY_CONFIRM_TIMEOUT", 30.0, minimum=1),
-            retry_delay=number("TRAINBRIDGE_RELAY_RETRY_DELAY", 5.0, minimum=0),
-            parallel_claims=integer("TRAINBRIDGE_RELAY_PARALLEL_CLAIMS", 2, minimum=1),
+            poll_interval=RELAY_POLL_INTERVAL.read(environ),
+            batch_size=RELAY_BATCH_SIZE.read(environ),
+            confirm_window=RELAY_CONFIRM_WINDOW.read(environ),
+            confirm_timeout=RELAY_CONFIRM_TIMEOUT.read(environ),
+            retry_delay=RELAY_RETRY_DELAY.read(environ),
+            parallel_claims=RELAY_PARALLEL_CLAIMS.read(environ),
         )

@@ -20,6 +20,7 @@ from eventlog.settings import (
     DatabaseSettings,
     RelaySettings,
     SettingsError,
+    log_level,
 )
 
 T = TypeVar("T")
@@ -474,17 +475,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="register a model run serving the sample text rows (repeatable)")
     fake.set_defaults(run=_fake_labelbox)
     return parser
-
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def log_level(environ: Mapping[str, str]) -> str:
-    level = (environ.get("TRAINBRIDGE_LOG_LEVEL") or "INFO").upper()
-    if level not in LOG_LEVELS:
-        raise SettingsError(f"TRAINBRIDGE_LOG_LEVEL={environ['TRAINBRIDGE_LOG_LEVEL']!r}: "
-                            f"expected one of {', '.join(LOG_LEVELS)}")
-    return level
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:

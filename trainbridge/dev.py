@@ -186,9 +186,10 @@ async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
         send_until_accepted,
         wait_for_terminal,
     )
+    from services.ingest.settings import WEBHOOK_SECRET
 
     model_run_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    secret = env["TRAINBRIDGE_WEBHOOK_SECRET"].split(",")[0].strip()
+    secret = WEBHOOK_SECRET.read(env)[0]
 
     def report(line: str) -> None:
         say("demo", line)

@@ -1,4 +1,4 @@
-"""Ingest's own settings, read once at the entry point."""
+"""Ingest's own settings, declared here and read once at the entry point."""
 
 from __future__ import annotations
 
@@ -6,30 +6,28 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog.settings import SettingsError, read_integer, read_setting
+from eventlog.config import Integer, RequiredList
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_SECRET = RequiredList(
+    name="TRAINBRIDGE_WEBHOOK_SECRET", secret=True,
+    why="the secret entered in Labelbox under Models > Settings > Model training "
+        "(comma-separate several to rotate)",
+    description="the secret(s) Labelbox signs with; comma-separated to rotate")
+MAX_BODY_BYTES = Integer(name="TRAINBRIDGE_MAX_BODY_BYTES", default=1024 * 1024, minimum=1024,
+                         description="largest `POST /model_run` body accepted (413 above)")
+SETTINGS = (WEBHOOK_SECRET, MAX_BODY_BYTES)
 
 
 @dataclass(frozen=True)
 class IngestSettings:
     secrets: tuple[str, ...] = field(repr=False)
     """Webhook secrets, all accepted at once so one can be rotated without downtime."""
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_body_bytes: int = MAX_BODY_BYTES.default
     host: str = "0.0.0.0"
     port: int = 8000
+    """Where to listen: ``trainbridge ingest --host --port``, not the environment."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> IngestSettings:
-        raw = read_setting(environ, "TRAINBRIDGE_WEBHOOK_SECRET") or ""
-        secrets = tuple(s.strip() for s in raw.split(",") if s.strip())
-        if not secrets:
-            raise SettingsError(
-                "TRAINBRIDGE_WEBHOOK_SECRET (or TRAINBRIDGE_WEBHOOK_SECRET_FILE) is required: "
-                "the secret entered in Labelbox under Models > Settings > Model training "
-                "(comma-separate several to rotate)"
-            )
-        max_body = read_integer(
-            environ, "TRAINBRIDGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024
-        )
-        return cls(secrets=secrets, max_body_bytes=max_body)
+        return cls(secrets=WEBHOOK_SECRET.read(environ),
+                   max_body_bytes=MAX_BODY_BYTES.read(environ))

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,22 +26,11 @@ from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
 from services.reporter.faults import Outcome, classify, retry_after
 from services.reporter.metrics import ReporterMetrics
+from services.reporter.settings import CallPolicy
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CallPolicy:
-    calls_per_second: float = 20.0
-    max_attempts: int = 10
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    threads: int = 16
-    deadline: float = 300.0
-    """Seconds a call (all its attempts and waits) may take: a ``Retry-After`` that would
-    end past it ends the call now instead."""
 
 
 MAX_ERROR_CHARS = 2000

@@ -1,4 +1,4 @@
-"""The reporter's settings, read once at the entry point."""
+"""The reporter's settings, declared here and read once at the entry point."""
 
 from __future__ import annotations
 
@@ -7,80 +7,125 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog.settings import (
-    SettingsError,
-    check_url,
-    read_artifacts_url,
-    read_integer,
-    read_number,
-    read_setting,
-)
-from services.reporter.calls import CallPolicy
+from eventlog.config import Integer, Number, RequiredText, Text, Url
+from eventlog.settings import ARTIFACTS_URL
 
-DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
+
+def _positive(name: str, default: float, description: str) -> Number:
+    return Number(name=name, default=default, minimum=0.001, description=description)
+
+
+API_KEY = RequiredText(
+    name="LABELBOX_API_KEY", secret=True,
+    why="the reporter is the only component that calls Labelbox",
+    description="the Labelbox API key; only the reporter reads it")
+ENDPOINT = Url(
+    name="TRAINBRIDGE_LABELBOX_ENDPOINT", default="https://api.labelbox.com/graphql",
+    schemes=("http", "https"),
+    description="Labelbox's GraphQL endpoint (the fake's, for demos and tests)")
+CALL_TIMEOUT = _positive("TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS", 60.0,
+                         "longest one Labelbox request may take (then a retryable timeout)")
+CALLS_PER_SECOND = _positive(
+    "TRAINBRIDGE_LABELBOX_CALLS_PER_SECOND", 20.0,
+    "client-side rate limit shared by all of a reporter's Labelbox calls")
+MAX_ATTEMPTS = Integer(
+    name="TRAINBRIDGE_LABELBOX_MAX_ATTEMPTS", default=10, minimum=1,
+    description="attempts of a call failing with 5xx/429/timeouts before its delivery is "
+                "parked")
+BACKOFF = _positive("TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS", 0.5,
+                    "first retry delay (doubles per attempt, plus up to as much jitter)")
+BACKOFF_MAX = _positive("TRAINBRIDGE_LABELBOX_BACKOFF_MAX_SECONDS", 30.0, "longest retry delay")
+THREADS = Integer(name="TRAINBRIDGE_LABELBOX_THREADS", default=16, minimum=1,
+                  description="worker threads running the synchronous SDK")
+CONCURRENCY = Integer(name="TRAINBRIDGE_REPORTER_CONCURRENCY", default=8, minimum=1,
+                      description="model runs one reporter reconciles at once")
+ACKNOWLEDGE_CONCURRENCY = Integer(
+    name="TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY", default=4, minimum=1,
+    description="runs one reporter acknowledges at once (`EXPORTING_DATA`), on as many SDK "
+                "threads of their own")
+EXPORT_POLL = _positive("TRAINBRIDGE_EXPORT_POLL_SECONDS", 2.0,
+                        "between polls of an export task")
+EXPORT_TIMEOUT = _positive("TRAINBRIDGE_EXPORT_TIMEOUT_SECONDS", 1200.0,
+                           "an export still running after this fails the run")
+IMPORT_POLL = _positive("TRAINBRIDGE_IMPORT_POLL_SECONDS", 5.0,
+                        "between polls of a predictions import")
+IMPORT_TIMEOUT = _positive("TRAINBRIDGE_IMPORT_TIMEOUT_SECONDS", 1200.0,
+                           "an import still running after this parks the delivery")
+SWEEP = _positive("TRAINBRIDGE_REPORTER_SWEEP_SECONDS", 30.0,
+                  "between sweeps of the log (catch-up, operator redrives, parked gauge)")
+METRICS_HOST = Text(name="TRAINBRIDGE_REPORTER_METRICS_HOST", default="0.0.0.0",
+                    description="the address of the reporter's `/metrics`")
+METRICS_PORT = Integer(
+    name="TRAINBRIDGE_REPORTER_METRICS_PORT", default=9102, minimum=0,
+    description="the port of the reporter's `/metrics` (`0`: off; "
+                "`trainbridge reporter --metrics-port` overrides it)")
+SETTINGS = (API_KEY, ARTIFACTS_URL, ENDPOINT, CALL_TIMEOUT, CALLS_PER_SECOND, MAX_ATTEMPTS,
+            BACKOFF, BACKOFF_MAX, THREADS, CONCURRENCY, ACKNOWLEDGE_CONCURRENCY, EXPORT_POLL,
+            EXPORT_TIMEOUT, IMPORT_POLL, IMPORT_TIMEOUT, SWEEP, METRICS_HOST, METRICS_PORT)
+
+DEFAULT_ENDPOINT = ENDPOINT.default
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How Labelbox calls are made (services.reporter.calls)."""
+
+    calls_per_second: float = CALLS_PER_SECOND.default
+    max_attempts: int = MAX_ATTEMPTS.default
+    backoff_initial: float = BACKOFF.default
+    backoff_max: float = BACKOFF_MAX.default
+    threads: int = THREADS.default
+    deadline: float = 300.0
+    """Seconds a call (all its attempts and waits) may take: a ``Retry-After`` that would
+    end past it ends the call now instead."""
 
 
 @dataclass(frozen=True)
 class ReporterSettings:
     api_key: str = field(repr=False)
     artifacts_url: str
-    endpoint: str = DEFAULT_ENDPOINT
+    endpoint: str = ENDPOINT.default
     reporter_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    call_timeout: float = 60.0
+    call_timeout: float = CALL_TIMEOUT.default
     """Seconds one Labelbox request may take before it counts as a (retryable) timeout."""
     policy: CallPolicy = field(default_factory=CallPolicy)
-    concurrency: int = 8
+    concurrency: int = CONCURRENCY.default
     """Model runs reconciled at the same time by this process."""
-    acknowledge_concurrency: int = 4
+    acknowledge_concurrency: int = ACKNOWLEDGE_CONCURRENCY.default
     """Runs acknowledged (their attempt's first status sent) at the same time, on slots and
     threads of their own, so new runs are acknowledged while older runs export and import."""
-    export_poll_interval: float = 2.0
-    export_timeout: float = 1200.0
+    export_poll_interval: float = EXPORT_POLL.default
+    export_timeout: float = EXPORT_TIMEOUT.default
     """A delivery is held while it runs: keep these below RabbitMQ's consumer_timeout
     (30 min by default)."""
-    import_poll_interval: float = 5.0
-    import_timeout: float = 1200.0
-    sweep_interval: float = 30.0
+    import_poll_interval: float = IMPORT_POLL.default
+    import_timeout: float = IMPORT_TIMEOUT.default
+    sweep_interval: float = SWEEP.default
     """Seconds between sweeps of the event log (catch-up and operator redrives)."""
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9102
+    metrics_host: str = METRICS_HOST.default
+    metrics_port: int = METRICS_PORT.default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ReporterSettings:
-        api_key = read_setting(environ, "LABELBOX_API_KEY")
-        if not api_key:
-            raise SettingsError("LABELBOX_API_KEY (or LABELBOX_API_KEY_FILE) is required: "
-                                "the reporter is the only component that calls Labelbox")
-
-        def number(name: str, default: float, minimum: float = 0.001) -> float:
-            return read_number(environ, name, default, minimum=minimum)
-
         return cls(
-            api_key=api_key,
-            artifacts_url=read_artifacts_url(environ),
-            endpoint=check_url(
-                "TRAINBRIDGE_LABELBOX_ENDPOINT",
-                read_setting(environ, "TRAINBRIDGE_LABELBOX_ENDPOINT") or DEFAULT_ENDPOINT,
-                ("http", "https")),
-            call_timeout=number("TRAINBRIDGE_LABELBOX_TIMEOUT_SECONDS", 60.0),
+            api_key=API_KEY.read(environ),
+            artifacts_url=ARTIFACTS_URL.read(environ),
+            endpoint=ENDPOINT.read(environ),
+            call_timeout=CALL_TIMEOUT.read(environ),
             policy=CallPolicy(
-                calls_per_second=number("TRAINBRIDGE_LABELBOX_CALLS_PER_SECOND", 20.0),
-                max_attempts=read_integer(environ, "TRAINBRIDGE_LABELBOX_MAX_ATTEMPTS", 10,
-                                          minimum=1),
-                backoff_initial=number("TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS", 0.5),
-                backoff_max=number("TRAINBRIDGE_LABELBOX_BACKOFF_MAX_SECONDS", 30.0),
-                threads=read_integer(environ, "TRAINBRIDGE_LABELBOX_THREADS", 16, minimum=1),
+                calls_per_second=CALLS_PER_SECOND.read(environ),
+                max_attempts=MAX_ATTEMPTS.read(environ),
+                backoff_initial=BACKOFF.read(environ),
+                backoff_max=BACKOFF_MAX.read(environ),
+                threads=THREADS.read(environ),
             ),
-            concurrency=read_integer(environ, "TRAINBRIDGE_REPORTER_CONCURRENCY", 8, minimum=1),
-            acknowledge_concurrency=read_integer(
-                environ, "TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY", 4, minimum=1),
-            export_poll_interval=number("TRAINBRIDGE_EXPORT_POLL_SECONDS", 2.0),
-            export_timeout=number("TRAINBRIDGE_EXPORT_TIMEOUT_SECONDS", 1200.0),
-            import_poll_interval=number("TRAINBRIDGE_IMPORT_POLL_SECONDS", 5.0),
-            import_timeout=number("TRAINBRIDGE_IMPORT_TIMEOUT_SECONDS", 1200.0),
-            sweep_interval=number("TRAINBRIDGE_REPORTER_SWEEP_SECONDS", 30.0),
-            metrics_host=read_setting(environ, "TRAINBRIDGE_REPORTER_METRICS_HOST", "0.0.0.0")
-            or "0.0.0.0",
-            metrics_port=read_integer(environ, "TRAINBRIDGE_REPORTER_METRICS_PORT", 9102,
-                                      minimum=0),
+            concurrency=CONCURRENCY.read(environ),
+            acknowledge_concurrency=ACKNOWLEDGE_CONCURRENCY.read(environ),
+            export_poll_interval=EXPORT_POLL.read(environ),
+            export_timeout=EXPORT_TIMEOUT.read(environ),
+            import_poll_interval=IMPORT_POLL.read(environ),
+            import_timeout=IMPORT_TIMEOUT.read(environ),
+            sweep_interval=SWEEP.read(environ),
+            metrics_host=METRICS_HOST.read(environ),
+            metrics_port=METRICS_PORT.read(environ),
         )

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import httpx
 
 from services.trainer.export_rows import RowRef
 from services.trainer.pipeline import Example
+from services.trainer.settings import FetchLimits
 
 Media = Literal["text", "image"]
 
 
 class FetchError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    timeout: float = 30.0
-    max_bytes: int = 20 * 1024 * 1024
-    concurrency: int = 8
 
 
 async def fetch_bytes(client: httpx.AsyncClient, url: str, limits: FetchLimits) -> bytes:

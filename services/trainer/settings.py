@@ -1,4 +1,4 @@
-"""The trainer's settings, read once at the entry point."""
+"""The trainer's settings, declared here and read once at the entry point."""
 
 from __future__ import annotations
 
@@ -7,32 +7,73 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog.settings import read_artifacts_url, read_integer, read_number, read_setting
-from services.trainer.fetch import FetchLimits
+from eventlog.config import Family, Integer, Number, Text
+from eventlog.settings import ARTIFACTS_URL
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    return read_number(environ, name, default, minimum=0.001)
+def _seconds(name: str, default: float, description: str) -> Number:
+    return Number(name=name, default=default, minimum=0.001, description=description)
+
+
+LEASE_SECONDS = _seconds("TRAINBRIDGE_TRAINER_LEASE_SECONDS", 60.0,
+                         "a training claim's lease; renewed every third of it")
+DEADLINE_SECONDS = _seconds("TRAINBRIDGE_DEADLINE_SECONDS", 3600.0,
+                            "longest a training run may take")
+DEADLINES = Family(  # each's default is never used: a member is read only when it is set
+    each=_seconds("TRAINBRIDGE_DEADLINE_SECONDS_<MODEL_TYPE>", DEADLINE_SECONDS.default,
+                  "the same for one model type, e.g. "
+                  "`TRAINBRIDGE_DEADLINE_SECONDS_TEXT_SINGLE_CLASSIFICATION=600`"),
+    shown_default="`TRAINBRIDGE_DEADLINE_SECONDS`")
+MEMORY_LIMIT_BYTES = Integer(
+    name="TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", default=0, minimum=0,
+    description="address-space limit of a training child process (`0`: no limit): a blow-up "
+                "fails the run with a `MemoryError` instead of inviting the OOM killer")
+PROGRESS_INTERVAL = _seconds("TRAINBRIDGE_PROGRESS_INTERVAL_SECONDS", 5.0,
+                             "at most one `TrainingProgressed` event per run per interval")
+FETCH_TIMEOUT = _seconds("TRAINBRIDGE_FETCH_TIMEOUT_SECONDS", 30.0,
+                         "timeout for fetching one data row's content")
+FETCH_MAX_BYTES = Integer(name="TRAINBRIDGE_FETCH_MAX_BYTES", default=20 * 1024 * 1024,
+                          minimum=1, description="largest data row content fetched")
+FETCH_CONCURRENCY = Integer(name="TRAINBRIDGE_FETCH_CONCURRENCY", default=8, minimum=1,
+                            description="data rows fetched at once")
+METRICS_HOST = Text(name="TRAINBRIDGE_TRAINER_METRICS_HOST", default="0.0.0.0",
+                    description="the address of the trainer's `/healthz` and `/metrics`")
+METRICS_PORT = Integer(
+    name="TRAINBRIDGE_TRAINER_METRICS_PORT", default=9101, minimum=0,
+    description="the port of the trainer's `/healthz` and `/metrics` (`0`: off; "
+                "`trainbridge trainer --metrics-port` overrides it)")
+SETTINGS = (ARTIFACTS_URL, LEASE_SECONDS, DEADLINE_SECONDS, DEADLINES, MEMORY_LIMIT_BYTES,
+            PROGRESS_INTERVAL, FETCH_TIMEOUT, FETCH_MAX_BYTES, FETCH_CONCURRENCY, METRICS_HOST,
+            METRICS_PORT)
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """How data row content is fetched (services.trainer.fetch)."""
+
+    timeout: float = FETCH_TIMEOUT.default
+    max_bytes: int = FETCH_MAX_BYTES.default
+    concurrency: int = FETCH_CONCURRENCY.default
 
 
 @dataclass(frozen=True)
 class TrainerSettings:
     artifacts_url: str
     trainer_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    lease_seconds: float = 60.0
+    lease_seconds: float = LEASE_SECONDS.default
     max_claims: int = 3
     """Claims of one job (the first, plus takeovers after a trainer died) before it fails."""
-    deadline_seconds: float = 3600.0
+    deadline_seconds: float = DEADLINE_SECONDS.default
     deadlines: dict[str, float] = field(default_factory=dict)
     """Per model type, overriding ``deadline_seconds``."""
     poll_interval: float = 1.0
     memory_limit_bytes: int | None = None
     """Address-space limit of a training child process (``None``: no limit)."""
     fetch: FetchLimits = field(default_factory=FetchLimits)
-    progress_interval: float = 5.0
+    progress_interval: float = PROGRESS_INTERVAL.default
     """Seconds between two ``TrainingProgressed`` events of a run (at most)."""
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9101
+    metrics_host: str = METRICS_HOST.default
+    metrics_port: int = METRICS_PORT.default
     """Port of ``/healthz`` and ``/metrics`` (``0``: not served)."""
 
     def deadline_for(self, model_type: str) -> float:
@@ -40,29 +81,18 @@ class TrainerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> TrainerSettings:
-        artifacts = read_artifacts_url(environ)
-        prefix = "TRAINBRIDGE_DEADLINE_SECONDS_"
-        deadlines = {
-            name[len(prefix):].lower(): _seconds(environ, name, 0)
-            for name in environ if name.startswith(prefix) and not name.endswith("_FILE")
-        }
         return cls(
-            artifacts_url=artifacts,
-            lease_seconds=_seconds(environ, "TRAINBRIDGE_TRAINER_LEASE_SECONDS", 60.0),
-            deadline_seconds=_seconds(environ, "TRAINBRIDGE_DEADLINE_SECONDS", 3600.0),
-            deadlines=deadlines,
-            memory_limit_bytes=read_integer(
-                environ, "TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", 0, minimum=0
-            ) or None,
-            progress_interval=_seconds(environ, "TRAINBRIDGE_PROGRESS_INTERVAL_SECONDS", 5.0),
+            artifacts_url=ARTIFACTS_URL.read(environ),
+            lease_seconds=LEASE_SECONDS.read(environ),
+            deadline_seconds=DEADLINE_SECONDS.read(environ),
+            deadlines=DEADLINES.read(environ),
+            memory_limit_bytes=MEMORY_LIMIT_BYTES.read(environ) or None,
+            progress_interval=PROGRESS_INTERVAL.read(environ),
             fetch=FetchLimits(
-                timeout=_seconds(environ, "TRAINBRIDGE_FETCH_TIMEOUT_SECONDS", 30.0),
-                max_bytes=read_integer(environ, "TRAINBRIDGE_FETCH_MAX_BYTES", 20 * 1024 * 1024,
-                                       minimum=1),
-                concurrency=read_integer(environ, "TRAINBRIDGE_FETCH_CONCURRENCY", 8, minimum=1),
+                timeout=FETCH_TIMEOUT.read(environ),
+                max_bytes=FETCH_MAX_BYTES.read(environ),
+                concurrency=FETCH_CONCURRENCY.read(environ),
             ),
-            metrics_host=read_setting(environ, "TRAINBRIDGE_TRAINER_METRICS_HOST", "0.0.0.0")
-            or "0.0.0.0",
-            metrics_port=read_integer(environ, "TRAINBRIDGE_TRAINER_METRICS_PORT", 9101,
-                                      minimum=0),
+            metrics_host=METRICS_HOST.read(environ),
+            metrics_port=METRICS_PORT.read(environ),
         )

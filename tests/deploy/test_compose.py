@@ -1,7 +1,8 @@
 """``docker compose up`` for the whole system, checked without Docker: docker-compose.yml is a
 valid Compose file (against the Compose Specification's JSON schema vendored next to this
 file, from the docker-compose 1.29.2 wheel on PyPI: see README.md here), and what it says
-agrees with the code — subcommands, ports, environment variables, images, the demo."""
+agrees with the code — subcommands, ports, environment variables (against the settings the
+code declares), images, the demo."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from eventlog.settings import SettingsError
 from fake_labelbox import demo_client
 from services.ingest.settings import IngestSettings
 from services.reporter.settings import DEFAULT_ENDPOINT, ReporterSettings
@@ -37,6 +39,7 @@ from tests.deploy.files import (
 )
 from tests.services import POSTGRES_IMAGE, RABBITMQ_IMAGE
 from trainbridge.cli import build_parser
+from trainbridge.configuration import OPERATOR_COMMANDS, declared, read_by
 
 SCHEMA_FILE = Path(__file__).with_name("compose_spec.json")
 SCHEMA_SHA256 = "0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac"
@@ -56,6 +59,10 @@ TOOLS = {"operator"}
 """Run on demand (`docker compose run --rm operator ...`), under the `tools` profile."""
 THIRD_PARTY_IMAGES = {"postgres": POSTGRES_IMAGE, "rabbitmq": RABBITMQ_IMAGE}
 ARTIFACTS_USERS = {"trainer", "reporter"}
+COMMANDS = {"migrate": "migrate", "ingest": "ingest", "trainer": "trainer", "reporter": "reporter",
+            "operator": OPERATOR_COMMANDS}
+"""The trainbridge command each service runs that reads settings (trainbridge.configuration)."""
+SETTINGS = {setting.name: setting for setting in declared()}
 
 
 def schema() -> dict[str, Any]:
@@ -67,18 +74,6 @@ def schema_errors(document: Any) -> list[str]:
     validator = jsonschema.Draft201909Validator(schema())
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
             for e in validator.iter_errors(document)]
-
-
-def code_sources() -> str:
-    return "\n".join(
-        path.read_text()
-        for package in ("eventlog", "services", "fake_labelbox", "trainbridge")
-        for path in sorted((ROOT / package).rglob("*.py"))
-    )
-
-
-def is_read_by_the_code(name: str, sources: str) -> bool:
-    return f'"{name}"' in sources or f"'{name}'" in sources
 
 
 # -- the file itself -------------------------------------------------------------------------
@@ -192,21 +187,48 @@ def test_healthchecks_probe_the_ports_and_paths_the_services_serve() -> None:
 # -- environment variables -------------------------------------------------------------------
 
 
-def test_every_variable_compose_names_is_read_by_the_code_or_by_its_image() -> None:
-    sources = code_sources()
+def test_every_variable_compose_names_is_a_declared_setting_or_read_by_its_image() -> None:
     for name, service in services(COMPOSE).items():
         if built_by_us(service):
             for variable in environment(service):
-                assert is_read_by_the_code(variable, sources), (
-                    f"{name} is given {variable}, which nothing under eventlog/, services/ "
-                    "or trainbridge/ reads")
+                assert variable in SETTINGS, (
+                    f"{name} is given {variable}, which the code does not declare")
     image_environments = " ".join(
         " ".join(environment(s).values()) for s in services(COMPOSE).values()
         if not built_by_us(s))
     for variable in (referenced_variables(COMPOSE) | set(ENV_EXAMPLE)) - BUILD_VARIABLES:
-        assert is_read_by_the_code(variable, sources) or (
+        assert variable in SETTINGS or (
             variable in referenced_variables(image_environments)), (
-            f"{variable} is neither read by the code nor handed to postgres or rabbitmq")
+            f"{variable} is neither a declared setting nor handed to postgres or rabbitmq")
+
+
+def test_each_service_is_given_only_settings_its_command_reads() -> None:
+    for name, command in COMMANDS.items():
+        read = {setting.name for setting in read_by(command)}
+        assert set(environment(SERVICES[name])) <= read, name
+
+
+def test_compose_defaults_are_the_code_defaults_but_for_the_shared_artifacts_volume() -> None:
+    defaults = {m["name"]: m["arg"] for m in re.finditer(
+        r"\$\{(?P<name>\w+):-(?P<arg>[^}]*)\}", json.dumps(COMPOSE))}
+    assert "TRAINBRIDGE_ARTIFACTS_URL" in defaults and "TRAINBRIDGE_LOG_LEVEL" in defaults
+    for variable, default in defaults.items():
+        setting = SETTINGS.get(variable)
+        if setting is None or variable == "TRAINBRIDGE_ARTIFACTS_URL":
+            continue  # the build's variables; the artifacts live in a volume, not ./artifacts
+        assert setting.read({variable: default}) == setting.read({}), variable
+
+
+def test_every_value_env_example_gives_a_setting_is_one_the_code_accepts() -> None:
+    given = {name: value for name, value in ENV_EXAMPLE.items() if name in SETTINGS}
+    assert "TRAINBRIDGE_DEADLINE_SECONDS" in given and "LABELBOX_API_KEY" in given
+    refused = {}
+    for name, value in given.items():
+        try:
+            SETTINGS[name].read({name: value})
+        except SettingsError as exc:
+            refused[name] = str(exc)
+    assert refused == {}
 
 
 def test_env_example_documents_every_variable_compose_reads_and_no_other() -> None:
@@ -264,23 +286,16 @@ def test_passwords_in_env_example_are_safe_inside_the_service_urls() -> None:
     assert rabbitmq["RABBITMQ_DEFAULT_USER"] == "trainbridge"
 
 
-def readme_requirements() -> dict[str, set[str]]:
-    """``{service: {variable}}`` from the README's configuration table
-    (``| `NAME` | — (required by `service`) | ... |``)."""
-    required: dict[str, set[str]] = {}
-    row = re.compile(r"^\|\s*`(?P<name>[A-Z0-9_]+)`\s*\|[^|]*required by (?P<who>[^)|]*)\)")
-    for line in (ROOT / "README.md").read_text().splitlines():
-        match = row.match(line)
-        if match:
-            for service in re.findall(r"`([a-z-]+)`", match.group("who")):
-                required.setdefault(service, set()).add(match.group("name"))
-    return required
+def required_settings() -> dict[str, set[str]]:
+    """``{service: {variable}}``: the settings without which a service's command stops."""
+    return {name: {s.name for s in read_by(command) if s.required}
+            for name, command in COMMANDS.items()}
 
 
-def test_every_variable_the_readme_requires_reaches_its_service() -> None:
-    required = readme_requirements()
-    assert required.get("ingest", set()) >= {"TRAINBRIDGE_WEBHOOK_SECRET"}
-    assert required.get("reporter", set()) >= {"LABELBOX_API_KEY"}
+def test_every_setting_a_service_requires_reaches_it() -> None:
+    required = required_settings()
+    assert required["ingest"] >= {"TRAINBRIDGE_WEBHOOK_SECRET"}
+    assert required["reporter"] >= {"LABELBOX_API_KEY"}
     for service, variables in required.items():
         for variable in variables:
             assert environment(SERVICES[service]).get(variable), (service, variable)

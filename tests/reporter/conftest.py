@@ -19,11 +19,11 @@ from eventlog.contract import Answer, Radio, prediction_lines, to_ndjson
 from eventlog.postgres import Database, create_pool
 from fake_labelbox.sample_rows import text_classification_rows
 from services.reporter.bootstrap import build_reporter, sdk_port
-from services.reporter.calls import CallPolicy, LabelboxCalls
+from services.reporter.calls import LabelboxCalls
 from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
-from services.reporter.settings import ReporterSettings
+from services.reporter.settings import CallPolicy, ReporterSettings
 from tests.fake_labelbox import FakeLabelbox
 from tests.reporter import events as ev
 

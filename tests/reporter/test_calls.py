@@ -12,9 +12,10 @@ from lbox import exceptions as lbox
 from eventlog import UnstorableTextError
 from eventlog.text import unstorable_field
 from services.reporter.audit import AuditEntry, CallContext, InMemoryAuditLog
-from services.reporter.calls import CallFailedError, CallPolicy, LabelboxCalls
+from services.reporter.calls import CallFailedError, LabelboxCalls
 from services.reporter.faults import Outcome, classify
 from services.reporter.metrics import ReporterMetrics
+from services.reporter.settings import CallPolicy
 
 CONTEXT = CallContext(model_run_id="run-1", stream_id="model_run-run-1", action="status")
 

@@ -8,9 +8,10 @@ import pytest
 from eventlog.contract import Answer, BoundingBox, Checklist, Radio, TextEntity
 from fake_labelbox.samples import export_row as sample
 from services.trainer.export_rows import ExportFormatError, read_rows
-from services.trainer.fetch import FetchError, FetchLimits, load_examples
+from services.trainer.fetch import FetchError, load_examples
 from services.trainer.pipelines.image_classification import ImageClassification
 from services.trainer.pipelines.text_classification import TextClassification
+from services.trainer.settings import FetchLimits
 from tests.trainer.datasets import image_examples, label_of, text_examples
 from tests.trainer.file_server import serving
 

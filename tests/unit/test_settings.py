@@ -13,10 +13,12 @@ from eventlog.settings import (
     RelaySettings,
     SettingsError,
     asyncpg_dsn,
+    log_level,
     read_setting,
     sqlalchemy_url,
 )
 from services.reporter.settings import ReporterSettings
+from services.trainer.settings import TrainerSettings
 
 
 def test_defaults_point_at_local_services() -> None:
@@ -73,6 +75,58 @@ def test_malformed_numbers_are_refused_with_the_variable_named(
     with pytest.raises(SettingsError, match=message) as raised:
         BrokerSettings.from_env({variable: value})
     assert variable in str(raised.value)
+
+
+def test_an_empty_text_or_url_reads_as_unset_but_an_empty_number_is_refused() -> None:
+    broker = BrokerSettings.from_env({"TRAINBRIDGE_AMQP_URL": "", "TRAINBRIDGE_AMQP_NAMESPACE": ""})
+    assert (broker.url, broker.namespace) == (BrokerSettings().url, "trainbridge")
+    assert log_level({"TRAINBRIDGE_LOG_LEVEL": ""}) == "INFO"
+    with pytest.raises(SettingsError, match="TRAINBRIDGE_AMQP_PREFETCH must be a number, got ''"):
+        BrokerSettings.from_env({"TRAINBRIDGE_AMQP_PREFETCH": ""})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+def test_a_whole_number_that_is_not_finite_is_refused_with_the_variable_named(
+    value: str,
+) -> None:
+    with pytest.raises(SettingsError, match="TRAINBRIDGE_RELAY_BATCH_SIZE must be a whole number"):
+        RelaySettings.from_env({"TRAINBRIDGE_RELAY_BATCH_SIZE": value})
+
+
+def test_the_log_level_is_read_in_any_case_and_from_a_file_too(tmp_path: Path) -> None:
+    level = tmp_path / "level"
+    level.write_text("debug\n")
+    assert log_level({"TRAINBRIDGE_LOG_LEVEL": "warning"}) == "WARNING"
+    assert log_level({"TRAINBRIDGE_LOG_LEVEL_FILE": str(level)}) == "DEBUG"
+
+
+def test_a_deadline_per_model_type_is_read_from_its_variable_or_its_file(
+    tmp_path: Path,
+) -> None:
+    ner = tmp_path / "ner-deadline"
+    ner.write_text("120\n")
+    trainer = TrainerSettings.from_env({
+        "TRAINBRIDGE_ARTIFACTS_URL": "memory://artifacts", "TRAINBRIDGE_DEADLINE_SECONDS": "600",
+        "TRAINBRIDGE_DEADLINE_SECONDS_TEXT_SINGLE_CLASSIFICATION": "30",
+        "TRAINBRIDGE_DEADLINE_SECONDS_NER_FILE": str(ner),
+    })
+    assert trainer.deadlines == {"text_single_classification": 30.0, "ner": 120.0}
+    assert trainer.deadline_for("bounding_box") == 600.0
+    with pytest.raises(SettingsError, match="TRAINBRIDGE_DEADLINE_SECONDS_NER must be at least"):
+        TrainerSettings.from_env({"TRAINBRIDGE_DEADLINE_SECONDS_NER": "0"})
+
+
+def test_no_memory_limit_unless_one_is_set() -> None:
+    assert TrainerSettings.from_env({}).memory_limit_bytes is None
+    limited = TrainerSettings.from_env({"TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES": "1e9"})
+    assert limited.memory_limit_bytes == 1_000_000_000
+
+
+def test_a_blank_api_key_is_missing_and_the_error_says_why_it_is_needed() -> None:
+    with pytest.raises(SettingsError) as raised:
+        ReporterSettings.from_env({"LABELBOX_API_KEY": ""})
+    assert str(raised.value) == ("LABELBOX_API_KEY (or LABELBOX_API_KEY_FILE) is required: the "
+                                 "reporter is the only component that calls Labelbox")
 
 
 def test_urls_are_spelled_for_each_driver_and_redacted_for_logs() -> None:
