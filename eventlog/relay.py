@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
-from eventlog.amqp import BROKER_ERRORS, Outage, connect, sleep_unless, wait_first, watch_for_loss
+from eventlog.amqp import BROKER_ERRORS, connect, wait_first, watch_for_loss
 from eventlog.errors import MisconfiguredError, StoreUnavailableError
 from eventlog.messages import to_message
 from eventlog.postgres import OutboxEntry, PostgresOutbox
+from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from eventlog.settings import BrokerSettings, RelaySettings
 from eventlog.topology import Topology, declare_events_exchange
 
@@ -61,12 +62,14 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set, reconnecting to the broker and the database. A
         broker that refuses our credentials raises ``MisconfiguredError``."""
-        outage = Outage(logger, "relay", self._broker.reconnect_delay)
+        policy = reconnection_policy(self._broker.reconnect_delay)
+        outage = Outage(logger, "relay", policy)
+        restarts = policy.backoff()
         while not stop.is_set():
             try:
                 connection = await connect(self._broker.url)
             except BROKER_ERRORS as exc:
-                await sleep_unless(stop, outage.failed(exc))
+                await outage.pause(exc, stop)
                 continue
             try:
                 lost = watch_for_loss(connection)
@@ -77,16 +80,17 @@ class OutboxRelay:
                     exchange = await declare_events_exchange(channel, self._topology)
                     self.connected.set()
                     outage.recovered()
+                    restarts.reset()
                     logger.info("relay: connected to the broker")
                     await self._pump(exchange, stop, lost)
             except RELAY_RECOVERABLE as exc:
-                await sleep_unless(stop, outage.failed(exc))
+                await outage.pause(exc, stop)
             except MisconfiguredError:
                 raise
             except Exception:
                 # A bug must not stop the relay for good: log it loudly and start over.
                 logger.exception("relay: unexpected error; restarting the relay loop")
-                await sleep_unless(stop, self._broker.reconnect_delay)
+                await sleep_unless(stop, restarts.next())
             finally:
                 self.connected.clear()
 

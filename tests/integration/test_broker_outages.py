@@ -10,10 +10,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from eventlog.amqp import Outage, quiet_driver_logs
+from eventlog.amqp import quiet_driver_logs
 from eventlog.consumer import EventConsumer, Subscription
 from eventlog.errors import MisconfiguredError
 from eventlog.memory import InMemoryEventStore
+from eventlog.retry import Outage, reconnection_policy
 from eventlog.settings import BrokerSettings
 from tests.conftest import BrokerNamespace
 from tests.ports import free_port
@@ -104,9 +105,10 @@ async def test_an_unknown_virtual_host_stops_the_consumer_with_one_clear_line(
 
 
 def test_reconnection_delays_grow_exponentially_with_jitter_up_to_a_cap() -> None:
-    outage = Outage(logging.getLogger("test"), "broker", base=1.0, cap=8.0, jitter=lambda: 1.0)
+    policy = reconnection_policy(1.0, cap=8.0)
+    outage = Outage(logging.getLogger("test"), "broker", policy, random=lambda: 1.0)
     delays = [outage.failed(ConnectionError("down")) for _ in range(6)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
-    low = Outage(logging.getLogger("test"), "broker", base=1.0, cap=8.0, jitter=lambda: 0.0)
+    low = Outage(logging.getLogger("test"), "broker", policy, random=lambda: 0.0)
     assert [low.failed(ConnectionError("down")) for _ in range(3)] == [0.5, 1.0, 2.0]
