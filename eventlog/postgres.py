@@ -189,7 +189,7 @@ async def translated_errors(
         raise StoreUnavailableError(f"PostgreSQL unavailable: {exc!r}") from exc
 
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 """The Alembic revision this code needs (a test checks it is the migrations' head). Services
 refuse to start on an older schema."""
 

@@ -254,7 +254,7 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import json
 
     from eventlog.postgres import pooled
-    from trainbridge.replay import ReplayReport, replay_ledger
+    from services.reporter.replay import ReplayReport, replay_ledger
 
     database = DatabaseSettings.from_env(environ)
 
@@ -288,7 +288,9 @@ def _redrive(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.json:
         import json
 
-        print(json.dumps({"redriven": [s.removeprefix("model_run-") for s in streams]}))
+        from eventlog.contract import model_run_id_of
+
+        print(json.dumps({"redriven": [model_run_id_of(s) for s in streams]}))
         return 0
     for stream_id in streams:
         print(f"redrive requested: {stream_id}")
