@@ -28,7 +28,6 @@ from eventlog.topology import Topology, declare_events_exchange
 
 logger = logging.getLogger(__name__)
 
-RELAY_RECOVERABLE: tuple[type[BaseException], ...] = (*BROKER_ERRORS, StoreUnavailableError)
 
 
 class BrokerConnectionLostError(ConnectionError):
@@ -51,6 +50,8 @@ class OutboxRelay:
         self._settings = settings
         self._topology = Topology(broker.namespace)
         self._wakeup = asyncio.Event()
+        self._policy = reconnection_policy(broker.reconnect_delay)
+        self._database = Outage(logger, "relay: database", self._policy)
         self.connected = asyncio.Event()
         self.published_total = 0
         self.deferred_total = 0
@@ -62,9 +63,8 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set, reconnecting to the broker and the database. A
         broker that refuses our credentials raises ``MisconfiguredError``."""
-        policy = reconnection_policy(self._broker.reconnect_delay)
-        outage = Outage(logger, "relay", policy)
-        restarts = policy.backoff()
+        outage = Outage(logger, "relay", self._policy)
+        restarts = self._policy.backoff()
         while not stop.is_set():
             try:
                 connection = await connect(self._broker.url)
@@ -83,7 +83,11 @@ class OutboxRelay:
                     restarts.reset()
                     logger.info("relay: connected to the broker")
                     await self._pump(exchange, stop, lost)
-            except RELAY_RECOVERABLE as exc:
+            except StoreUnavailableError as exc:
+                # Not the broker's fault: the broker outage (just recovered) stays closed and
+                # the database's is logged once, however many reconnections it takes.
+                await self._database.pause(exc, stop)
+            except BROKER_ERRORS as exc:
                 await outage.pause(exc, stop)
             except MisconfiguredError:
                 raise
@@ -114,6 +118,7 @@ class OutboxRelay:
                 raise BrokerConnectionLostError("broker connection closed")
             self._wakeup.clear()
             result = await self.publish_pending(exchange)
+            self._database.recovered()
             if result.claimed < self._settings.batch_size:
                 await wait_first(
                     self._wakeup.wait(),

@@ -4,6 +4,7 @@ spaced exponentially; a broker that refuses our credentials stops the service wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
@@ -12,11 +13,15 @@ import pytest
 
 from eventlog.amqp import quiet_driver_logs
 from eventlog.consumer import EventConsumer, Subscription
-from eventlog.errors import MisconfiguredError
+from eventlog.errors import MisconfiguredError, StoreUnavailableError
+from eventlog.events import NewEvent
 from eventlog.memory import InMemoryEventStore
+from eventlog.postgres import OutboxBatch, PostgresEventStore, PostgresOutbox
+from eventlog.relay import OutboxRelay
 from eventlog.retry import Outage, reconnection_policy
-from eventlog.settings import BrokerSettings
+from eventlog.settings import BrokerSettings, RelaySettings
 from tests.conftest import BrokerNamespace
+from tests.integration.helpers import Probe, running
 from tests.ports import free_port
 
 
@@ -112,3 +117,44 @@ def test_reconnection_delays_grow_exponentially_with_jitter_up_to_a_cap() -> Non
 
     low = Outage(logging.getLogger("test"), "broker", policy, random=lambda: 0.0)
     assert [low.failed(ConnectionError("down")) for _ in range(3)] == [0.5, 1.0, 2.0]
+
+
+class DownOutbox:
+    """The real outbox behind a database that refuses its first ``failures`` claims (a fake
+    at the port, not a mock)."""
+
+    def __init__(self, outbox: PostgresOutbox, failures: int) -> None:
+        self._outbox = outbox
+        self.failures = failures
+
+    def claim(self, batch_size: int) -> contextlib.AbstractAsyncContextManager[OutboxBatch]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailableError("PostgreSQL unavailable: connection refused")
+        return self._outbox.claim(batch_size)
+
+
+async def test_a_database_outage_is_logged_once_by_the_relay_not_at_every_reconnection(
+    store: PostgresEventStore, outbox: PostgresOutbox, broker: BrokerNamespace,
+    relay_settings: RelaySettings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="eventlog.relay")
+    probe = Probe(broker)
+    await probe.bind("#")
+    down = DownOutbox(outbox, failures=5)
+    relay = OutboxRelay(down, broker.with_settings(reconnect_delay=0.01),  # type: ignore[arg-type]
+                        relay_settings)
+    await store.append("model_run-outage", [NewEvent("TrainingRequested", {})])
+
+    async with running(relay.run):
+        for _ in range(400):
+            if relay.published_total:
+                break
+            await asyncio.sleep(0.05)
+
+    assert relay.published_total == 1 and down.failures == 0
+    said = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.getMessage().startswith("relay: database")]
+    assert [level for level, _ in said] == ["WARNING", "INFO"], said
+    assert "connection refused; retrying with backoff" in said[0][1]
+    assert "back after" in said[1][1]
