@@ -167,8 +167,8 @@ planned AS (
     FROM runs r WHERE r.i % 7 = 0
 )
 INSERT INTO labelbox_calls (model_run_id, stream_id, cause_event_id, delivery_key, action,
-    sdk_method, request, response, attempt, started_at, ended_at, duration_ms, outcome,
-    error_type, error, import_id, export_task_id, correlation_id, reporter_id)
+    sdk_method, request, response, call_try, started_at, ended_at, duration_ms, outcome,
+    error_type, error, import_id, export_task_id, correlation_id, reporter_id, run_attempt)
 SELECT p.run, p.stream_id, gen_random_uuid(), 'attempt-1/' || p.key, p.action, p.sdk_method,
        CASE WHEN p.status IS NOT NULL THEN jsonb_build_object(
               'modelRunId', p.run, 'status', p.status, 'errorMessage',
@@ -202,7 +202,7 @@ SELECT p.run, p.stream_id, gen_random_uuid(), 'attempt-1/' || p.key, p.action, p
             WHEN p.outcome <> 'ok' THEN 'Internal server http error 503' END,
        CASE WHEN p.action = 'predictions' AND p.n > 10 THEN 'import-' || p.i END,
        CASE WHEN p.action = 'export' THEN 'export-task-' || p.i END,
-       md5(p.run), 'reporter-bench'
+       md5(p.run), 'reporter-bench', 1
 FROM planned p
 ORDER BY p.run, p.n
 """

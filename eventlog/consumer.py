@@ -22,20 +22,14 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueu
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from eventlog import json_logs
-from eventlog.amqp import (
-    BROKER_ERRORS,
-    Outage,
-    backoff,
-    connect,
-    sleep_unless,
-    wait_first,
-    watch_for_loss,
-)
+from eventlog.amqp import BROKER_ERRORS, connect, wait_first, watch_for_loss
+from eventlog.contract import model_run_id_of
 from eventlog.errors import StoreUnavailableError
 from eventlog.events import RecordedEvent
 from eventlog.keyed_locks import KeyedLocks
 from eventlog.messages import MalformedMessageError, from_message
 from eventlog.redaction import redact
+from eventlog.retry import Jitter, Outage, RetryPolicy, reconnection_policy, sleep_unless
 from eventlog.settings import BrokerSettings
 from eventlog.store import EventStoreOf, UnitOfWork
 from eventlog.topology import Topology, declare_consumer_queue
@@ -92,7 +86,11 @@ class EventConsumer(Generic[U]):
         self._stream_locks = KeyedLocks()
         self._dead_letters: AbstractExchange | None = None
         self._stop = asyncio.Event()
-        self._outage = Outage(logger, f"{self.queue_name}: broker", broker.reconnect_delay)
+        self._outage = Outage(logger, f"{self.queue_name}: broker",
+                              reconnection_policy(broker.reconnect_delay))
+        self._redelivery = RetryPolicy(initial=broker.retry_delay, jitter=Jitter.EQUAL)
+        """Before a failed message is requeued: its n-th failure waits about
+        ``retry_delay * 2**(n-1)`` (capped), so a poison message does not spin."""
         self.consuming = asyncio.Event()
         """Set while the consumer is subscribed to its queue."""
         self.handled_total = 0
@@ -111,7 +109,7 @@ class EventConsumer(Generic[U]):
             try:
                 connection = await connect(self._broker.url)
             except BROKER_ERRORS as exc:
-                await sleep_unless(stop, outage.failed(exc))
+                await outage.pause(exc, stop)
                 continue
             try:
                 await self._consume(connection, stop)
@@ -131,7 +129,7 @@ class EventConsumer(Generic[U]):
                     await self._drain()
                 await connection.close()
             if lost is not None and not stop.is_set():
-                await sleep_unless(stop, outage.failed(lost))
+                await outage.pause(lost, stop)
 
     async def _consume(
         self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event
@@ -185,7 +183,7 @@ class EventConsumer(Generic[U]):
             except MalformedMessageError as exc:
                 await self._dead_letter(message, exc, attempts=delivery_count(message) + 1)
                 return
-            json_logs.model_run_id.set(event.stream_id.removeprefix("model_run-"))
+            json_logs.model_run_id.set(model_run_id_of(event.stream_id))
             json_logs.correlation_id.set(event.correlation_id)
             # The stream's lock is held until this delivery is settled, so a later delivery
             # of the same stream never overtakes a retry.
@@ -208,20 +206,20 @@ class EventConsumer(Generic[U]):
 
     async def _handle_through_outages(self, event: RecordedEvent) -> None:
         """A database outage is not the message's fault: keep the delivery and try again
-        (backing off) instead of spending its attempts and dead-lettering it."""
-        outage = 0
+        (backing off, logged once when it starts and once when it ends) instead of spending
+        its attempts and dead-lettering it."""
+        outage = Outage(logger, f"{self.queue_name}: database (handling {event.event_id})",
+                        reconnection_policy(self._broker.reconnect_delay))
         while True:
             try:
                 await self._handle(event)
-                return
             except StoreUnavailableError as exc:
                 if self._stop.is_set():
                     raise
-                outage += 1
-                delay = backoff(outage, self._broker.reconnect_delay)
-                logger.warning("%s: database unavailable (%s); retrying %s in %.1fs",
-                               self.queue_name, exc, event.event_id, delay)
-                await sleep_unless(self._stop, delay)
+                await outage.pause(exc, self._stop)
+                continue
+            outage.recovered()
+            return
 
     async def _handle(self, event: RecordedEvent) -> None:
         subscription = self._subscription
@@ -248,7 +246,7 @@ class EventConsumer(Generic[U]):
         if attempt >= self._broker.max_attempts:
             await self._dead_letter(message, exc, attempts=attempt)
             return
-        delay = backoff(attempt, self._broker.retry_delay)
+        delay = self._redelivery.delay(attempt)
         logger.warning("%s: %s %s failed (attempt %d of %d: %s); retrying in %.1fs",
                        self.queue_name, event.event_type, event.event_id, attempt,
                        self._broker.max_attempts, exc, delay)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from eventlog.amqp import BROKER_ERRORS, Outage, connect, sleep_unless
+from eventlog.amqp import BROKER_ERRORS, connect
 from eventlog.errors import StoreUnavailableError
 from eventlog.postgres import check_schema
 from eventlog.redaction import redact
+from eventlog.retry import Outage, reconnection_policy
 from eventlog.settings import BrokerSettings, DatabaseSettings
 
 logger = logging.getLogger(__name__)
@@ -35,14 +36,15 @@ async def check_database(database: DatabaseSettings) -> str:
 async def check_dependencies(database: DatabaseSettings, broker: BrokerSettings,
                              stop: asyncio.Event) -> bool:
     """True once both are fine; False if ``stop`` was set while waiting for the database."""
-    outage = Outage(logger, f"database {redact(database.url)}", broker.reconnect_delay)
+    outage = Outage(logger, f"database {redact(database.url)}",
+                    reconnection_policy(broker.reconnect_delay))
     while True:
         if stop.is_set():
             return False
         try:
             revision = await check_schema(database)
         except StoreUnavailableError as exc:
-            await sleep_unless(stop, outage.failed(exc))
+            await outage.pause(exc, stop)
             continue
         outage.recovered()
         logger.debug("schema at revision %s", revision)

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
-from eventlog.amqp import BROKER_ERRORS, Outage, connect, sleep_unless, wait_first, watch_for_loss
+from eventlog.amqp import BROKER_ERRORS, connect, wait_first, watch_for_loss
 from eventlog.errors import MisconfiguredError, StoreUnavailableError
 from eventlog.messages import to_message
 from eventlog.postgres import OutboxEntry, PostgresOutbox
+from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from eventlog.settings import BrokerSettings, RelaySettings
 from eventlog.topology import Topology, declare_events_exchange
 
 logger = logging.getLogger(__name__)
 
-RELAY_RECOVERABLE: tuple[type[BaseException], ...] = (*BROKER_ERRORS, StoreUnavailableError)
 
 
 class BrokerConnectionLostError(ConnectionError):
@@ -50,6 +50,8 @@ class OutboxRelay:
         self._settings = settings
         self._topology = Topology(broker.namespace)
         self._wakeup = asyncio.Event()
+        self._policy = reconnection_policy(broker.reconnect_delay)
+        self._database = Outage(logger, "relay: database", self._policy)
         self.connected = asyncio.Event()
         self.published_total = 0
         self.deferred_total = 0
@@ -61,12 +63,13 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set, reconnecting to the broker and the database. A
         broker that refuses our credentials raises ``MisconfiguredError``."""
-        outage = Outage(logger, "relay", self._broker.reconnect_delay)
+        outage = Outage(logger, "relay", self._policy)
+        restarts = self._policy.backoff()
         while not stop.is_set():
             try:
                 connection = await connect(self._broker.url)
             except BROKER_ERRORS as exc:
-                await sleep_unless(stop, outage.failed(exc))
+                await outage.pause(exc, stop)
                 continue
             try:
                 lost = watch_for_loss(connection)
@@ -77,16 +80,21 @@ class OutboxRelay:
                     exchange = await declare_events_exchange(channel, self._topology)
                     self.connected.set()
                     outage.recovered()
+                    restarts.reset()
                     logger.info("relay: connected to the broker")
                     await self._pump(exchange, stop, lost)
-            except RELAY_RECOVERABLE as exc:
-                await sleep_unless(stop, outage.failed(exc))
+            except StoreUnavailableError as exc:
+                # Not the broker's fault: the broker outage (just recovered) stays closed and
+                # the database's is logged once, however many reconnections it takes.
+                await self._database.pause(exc, stop)
+            except BROKER_ERRORS as exc:
+                await outage.pause(exc, stop)
             except MisconfiguredError:
                 raise
             except Exception:
                 # A bug must not stop the relay for good: log it loudly and start over.
                 logger.exception("relay: unexpected error; restarting the relay loop")
-                await sleep_unless(stop, self._broker.reconnect_delay)
+                await sleep_unless(stop, restarts.next())
             finally:
                 self.connected.clear()
 
@@ -110,6 +118,7 @@ class OutboxRelay:
                 raise BrokerConnectionLostError("broker connection closed")
             self._wakeup.clear()
             result = await self.publish_pending(exchange)
+            self._database.recovered()
             if result.claimed < self._settings.batch_size:
                 await wait_first(
                     self._wakeup.wait(),

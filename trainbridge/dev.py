@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eventlog.retry import RetryPolicy, sleep_unless
+
 CONFIGURATION_ERROR = 2
 DEMO_SECRET = "dev-secret"
 DEMO_API_KEY = "demo-key"
@@ -63,6 +65,8 @@ class Supervisor:
         self.children = {spec.name: Child(spec) for spec in specs}
         self._environ = dict(environ)
         self._restart_delay = restart_delay
+        self._quick_restarts = RetryPolicy(initial=restart_delay, cap=max(10.0, restart_delay))
+        """For a child that keeps dying right after starting: it backs off (with jitter)."""
         self._stop_timeout = stop_timeout
         self.failed: str | None = None
         """The child whose configuration error stopped everything."""
@@ -92,14 +96,13 @@ class Supervisor:
                 self.failed = child.spec.name
                 stop.set()
                 return
-            # Back off when a child keeps dying right after starting.
             quick = time.monotonic() - child.started_at < 5
-            delay = min(10.0, self._restart_delay * (2 ** min(child.restarts, 4))) if quick \
-                else self._restart_delay
             child.restarts += 1
-            say("dev", f"{child.spec.name} exited with code {code}; restarting in {delay:g}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            delay = (self._quick_restarts.delay(child.restarts) if quick
+                     else self._restart_delay)
+            say("dev", f"{child.spec.name} exited with code {code}; restarting in "
+                       f"{delay:.1f}s")
+            await sleep_unless(stop, delay)
             if not stop.is_set():
                 await self.start(child)
 

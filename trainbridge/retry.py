@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventlog import ConcurrencyError, EventStore, caused_event
-from eventlog.contract import TRAINING_FAILED, TRAINING_REQUESTED
+from eventlog.contract import TRAINING_FAILED, TRAINING_REQUESTED, stream_of
 from services.ingest.intake import EVENT_ID_NAMESPACE, RunState, current_attempt
 
 # What the retry does not repeat from the last webhook: facts about that HTTP request.
@@ -33,7 +33,7 @@ class Retried:
 async def retry_run(store: EventStore, model_run_id: str, *, by: str, reason: str) -> Retried:
     if not reason.strip():
         raise RetryRefusedError("give a --reason: it is recorded with the new attempt")
-    stream_id = f"model_run-{model_run_id}"
+    stream_id = stream_of(model_run_id)
     events = await store.read_stream(stream_id)
     requests = [e for e in events if e.event_type == TRAINING_REQUESTED]
     if not requests:

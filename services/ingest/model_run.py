@@ -8,6 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from eventlog.contract import stream_of
 from eventlog.text import unstorable_field
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -38,11 +39,7 @@ class ModelRunRequest:
 
     @property
     def stream_id(self) -> str:
-        return stream_id_of(self.model_run_id)
-
-
-def stream_id_of(model_run_id: str) -> str:
-    return f"model_run-{model_run_id}"
+        return stream_of(self.model_run_id)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from uuid import UUID
 from eventlog import UnstorableTextError
 from eventlog.postgres import Database
 from eventlog.text import unstorable_field
+from services.reporter.delivery_keys import parse_delivery_key
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,19 @@ class CallContext:
     model_run_id: str
     stream_id: str
     action: str
+    run_attempt: int
+    """The model run's attempt the call is made for (a call's own tries are ``call_try``)."""
     cause_event_id: UUID | None = None
     delivery_key: str | None = None
     correlation_id: str | None = None
     acknowledges: bool = False
     """Part of a run's acknowledgement: made on the acknowledgement threads."""
+
+    def __post_init__(self) -> None:
+        # As the database checks it (migration 0009): the attempt is the delivery key's.
+        if (self.delivery_key is not None
+                and parse_delivery_key(self.delivery_key).run_attempt != self.run_attempt):
+            raise ValueError(f"run attempt {self.run_attempt} is not {self.delivery_key}'s")
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,8 @@ class AuditEntry:
     context: CallContext
     sdk_method: str
     request: Mapping[str, Any]
-    attempt: int
+    call_try: int
+    """1, then one more each time the call is repeated after a transient failure."""
     started_at: datetime
     ended_at: datetime
     outcome: str
@@ -63,18 +73,18 @@ class AuditLog(Protocol):
 _INSERT = """
 INSERT INTO labelbox_calls (
     model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request,
-    response, attempt, started_at, ended_at, duration_ms, outcome, error_type, error,
-    import_id, export_task_id, correlation_id, reporter_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    response, call_try, started_at, ended_at, duration_ms, outcome, error_type, error,
+    import_id, export_task_id, correlation_id, reporter_id, run_attempt)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20)
 """
 
 _ENTRIES = """
 SELECT model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request,
-       response, attempt, started_at, ended_at, outcome, error_type, error, import_id,
-       export_task_id, correlation_id
+       response, call_try, run_attempt, started_at, ended_at, outcome, error_type, error,
+       import_id, export_task_id, correlation_id
 FROM labelbox_calls WHERE model_run_id = $1 ORDER BY call_id
 """
-
 
 
 class PostgresAuditLog:
@@ -88,9 +98,10 @@ class PostgresAuditLog:
             c.model_run_id, c.stream_id, c.cause_event_id, c.delivery_key, c.action,
             entry.sdk_method, dict(entry.request),
             dict(entry.response) if entry.response is not None else None,
-            entry.attempt, entry.started_at, entry.ended_at, entry.duration_ms, entry.outcome,
+            entry.call_try, entry.started_at, entry.ended_at, entry.duration_ms, entry.outcome,
             entry.error_type, entry.error, entry.labelbox_ids.get("import_id"),
             entry.labelbox_ids.get("export_task_id"), c.correlation_id, self._reporter_id,
+            c.run_attempt,
         )
         async with self._database.connection() as connection:
             await connection.execute(_INSERT, *args)
@@ -99,9 +110,9 @@ class PostgresAuditLog:
         async with self._database.connection() as connection:
             rows = await connection.fetch(_ENTRIES, model_run_id)
         return [AuditEntry(
-            CallContext(r["model_run_id"], r["stream_id"], r["action"], r["cause_event_id"],
-                        r["delivery_key"], r["correlation_id"]),
-            r["sdk_method"], r["request"], r["attempt"], r["started_at"], r["ended_at"],
+            CallContext(r["model_run_id"], r["stream_id"], r["action"], r["run_attempt"],
+                        r["cause_event_id"], r["delivery_key"], r["correlation_id"]),
+            r["sdk_method"], r["request"], r["call_try"], r["started_at"], r["ended_at"],
             r["outcome"], r["response"], r["error_type"], r["error"],
             {k: r[k] for k in ("import_id", "export_task_id") if r[k] is not None},
         ) for r in rows]

@@ -13,15 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from eventlog import UnstorableTextError
+from eventlog.retry import Backoff, RetryPolicy
 from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
 from services.reporter.faults import Outcome, classify, retry_after
@@ -61,20 +56,34 @@ class CallFailedError(Exception):
 
 class RetryableCallError(Exception):
     def __init__(self, sdk_method: str, cause: BaseException,
-                 retry_after: float | None = None, attempt: int = 1) -> None:
+                 retry_after: float | None = None, call_try: int = 1) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
-        self.attempt = attempt
+        self.call_try = call_try
         self.retry_after = retry_after
         """Seconds Labelbox asked to wait (``Retry-After`` of a 429 or 503), if it did."""
         super().__init__(f"{sdk_method}: {error_text(cause)}")
+
+
+class PolicyWait:
+    """A tenacity ``wait=`` that follows a retry policy (one instance per retrying loop)."""
+
+    def __init__(self, policy: RetryPolicy, random: Callable[[], float] | None = None) -> None:
+        self._backoff = Backoff(policy) if random is None else Backoff(policy, random)
+
+    def __call__(self, state: RetryCallState) -> float:
+        if state.attempt_number <= 1:
+            self._backoff.reset()
+        while self._backoff.failures < state.attempt_number - 1:
+            self._backoff.next()  # tries made before this wait was first asked
+        return self._backoff.next()
 
 
 class _HonouringRetryAfter:
     """Wait the ``Retry-After`` Labelbox asked for, then the backoff on top: its jitter
     spreads the retries of the calls (and replicas) that were asked to wait the same."""
 
-    def __init__(self, backoff: wait_exponential_jitter) -> None:
+    def __init__(self, backoff: PolicyWait) -> None:
         self._backoff = backoff
 
     def __call__(self, state: RetryCallState) -> float:
@@ -127,9 +136,7 @@ class LabelboxCalls:
         policy = self._policy
         return AsyncRetrying(
             stop=_StopAtAttemptsOrDeadline(policy.max_attempts, policy.deadline),
-            wait=_HonouringRetryAfter(wait_exponential_jitter(
-                multiplier=policy.backoff_initial, max=policy.backoff_max,
-                jitter=policy.backoff_initial)),
+            wait=_HonouringRetryAfter(PolicyWait(policy.backoff)),
             retry=retry_if_exception_type(RetryableCallError),
             reraise=True,
         )
@@ -147,17 +154,17 @@ class LabelboxCalls:
         """``function`` (one SDK call), retried while its failure is transient.
         Raises ``CallFailedError`` when it cannot succeed now."""
         try:
-            async for attempt in self.retrying():
-                with attempt:
+            async for trying in self.retrying():
+                with trying:
                     return await self.once(context, sdk_method, function, request=request,
-                                           attempt=attempt.retry_state.attempt_number,
+                                           call_try=trying.retry_state.attempt_number,
                                            describe=describe, ids=ids)
         except RetryableCallError as exc:
             raise self.gave_up(exc) from exc.cause
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def gave_up(self, exc: RetryableCallError) -> CallFailedError:
-        return CallFailedError(exc.sdk_method, exc.cause, attempts=exc.attempt,
+        return CallFailedError(exc.sdk_method, exc.cause, attempts=exc.call_try,
                                permanent=False, retry_after=exc.retry_after)
 
     async def once(
@@ -167,11 +174,11 @@ class LabelboxCalls:
         function: Callable[[], T],
         *,
         request: Mapping[str, Any],
-        attempt: int,
+        call_try: int,
         describe: Callable[[T], tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
         ids: Mapping[str, str] | None = None,
     ) -> T:
-        """One attempt, audited. Raises ``RetryableCallError`` for a transient failure and
+        """One try, audited. Raises ``RetryableCallError`` for a transient failure and
         ``CallFailedError`` for a permanent one."""
         async with self._limiter:
             started = _now()
@@ -185,26 +192,26 @@ class LabelboxCalls:
                 outcome = classify(exc)
                 wait = retry_after(exc) if outcome is Outcome.RETRYABLE else None
                 await self._record(AuditEntry(
-                    context, sdk_method, request, attempt, started, ended, outcome.value,
+                    context, sdk_method, request, call_try, started, ended, outcome.value,
                     response=None if wait is None else {"retryAfterSeconds": wait},
                     error_type=type(exc).__name__,
                     error=storable_text(str(exc))[:MAX_ERROR_CHARS], labelbox_ids=ids or {}))
-                logger.warning("labelbox %s for %s (attempt %d): %s", sdk_method,
-                               context.model_run_id, attempt, error_text(exc, 500))
+                logger.warning("labelbox %s for %s (try %d): %s", sdk_method,
+                               context.model_run_id, call_try, error_text(exc, 500))
                 if outcome is Outcome.RETRYABLE:
-                    raise RetryableCallError(sdk_method, exc, wait, attempt) from exc
-                raise CallFailedError(sdk_method, exc, attempts=attempt,
+                    raise RetryableCallError(sdk_method, exc, wait, call_try) from exc
+                raise CallFailedError(sdk_method, exc, attempts=call_try,
                                       permanent=True) from exc
             ended = _now()
             try:
                 response, found_ids = describe(result) if describe else (None, {})
             except Exception as exc:  # an answer of a shape we did not expect: audited
                 await self._record(AuditEntry(
-                    context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
+                    context, sdk_method, request, call_try, started, ended, Outcome.OK.value,
                     response={"undescribable": error_text(exc, 500)}, labelbox_ids=ids or {}))
                 raise
             await self._record(AuditEntry(
-                context, sdk_method, request, attempt, started, ended, Outcome.OK.value,
+                context, sdk_method, request, call_try, started, ended, Outcome.OK.value,
                 response=response, labelbox_ids={**(ids or {}), **found_ids}))
             return result
 

@@ -19,6 +19,7 @@ from eventlog.artifacts import join, read_artifact, write_artifact
 from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
 from services.reporter.audit import CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
+from services.reporter.delivery_keys import delivery_key
 from services.reporter.events import import_name, reporter_event
 from services.reporter.labelbox_port import ImportReport, LabelboxPort, UnreadableExportError
 from services.reporter.ledger import DELIVERED, PARKED, LedgerEntry
@@ -90,6 +91,7 @@ class Deliverer:
         context = CallContext(
             model_run_id=plan.model_run_id, stream_id=plan.stream_id, action=delivery.action,
             cause_event_id=delivery.cause.event_id, delivery_key=delivery.key,
+            run_attempt=delivery.attempt,
             correlation_id=plan.correlation_id, acknowledges=delivery.acknowledges,
         )
         try:
@@ -138,7 +140,7 @@ class Deliverer:
 
     async def _complete(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                         ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
-        predictions = ledger.get(f"attempt-{plan.attempt}/predictions")
+        predictions = ledger.get(delivery_key(plan.attempt, "predictions"))
         extra: dict[str, Any] = {}
         if predictions is not None:
             result = predictions.result
@@ -227,21 +229,21 @@ class Deliverer:
         """Find the import by (modelRunId, name) before creating it, on every attempt: a
         create whose answer was lost may have happened. So it is never created twice."""
         try:
-            async for attempt in self._calls.retrying():
-                with attempt:
-                    number = attempt.retry_state.attempt_number
+            async for trying in self._calls.retrying():
+                with trying:
+                    call_try = trying.retry_state.attempt_number
                     found = await self._calls.once(
                         context, "MEAPredictionImport.from_name",
                         lambda: self._port.find_import(plan.model_run_id, name),
                         request={"modelRunId": plan.model_run_id, "name": name},
-                        attempt=number, describe=_import_response,
+                        call_try=call_try, describe=_import_response,
                     )
                     if found is not None:
                         return found
                     return await self._calls.once(
                         context, "ModelRun.add_predictions",
                         lambda: self._port.create_import(plan.model_run_id, name, lines),
-                        request=request, attempt=number, describe=_import_response,
+                        request=request, call_try=call_try, describe=_import_response,
                     )
         except RetryableCallError as exc:
             raise self._calls.gave_up(exc) from exc.cause

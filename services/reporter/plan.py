@@ -39,6 +39,7 @@ from eventlog.contract import (
     ui_message,
 )
 from eventlog.contract import attempt_of as attempt_of_payload
+from services.reporter.delivery_keys import delivery_key
 
 STATUS_RANK = {"EXPORTING_DATA": 1, "PREPARING_DATA": 2, "TRAINING_MODEL": 3,
                "COMPLETE": 4, "FAILED": 4}
@@ -129,7 +130,7 @@ class _Planner:
 
     def add(self, key: str, action: Action, cause: RecordedEvent, **fields: Any) -> None:
         self.deliveries.append(
-            Delivery(f"attempt-{self.attempt}/{key}", action, self.attempt, cause, **fields)
+            Delivery(delivery_key(self.attempt, key), action, self.attempt, cause, **fields)
         )
 
     def add_status(self, key: str, wanted: str, cause: RecordedEvent,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from eventlog.config import Integer, Number, RequiredText, Text, Url
+from eventlog.retry import Jitter, RetryPolicy
 from eventlog.settings import ARTIFACTS_URL
 
 
@@ -78,6 +79,13 @@ class CallPolicy:
     deadline: float = 300.0
     """Seconds a call (all its attempts and waits) may take: a ``Retry-After`` that would
     end past it ends the call now instead."""
+
+    @property
+    def backoff(self) -> RetryPolicy:
+        """Between tries of a call: full jitter spreads the calls (and replicas) that compete
+        for Labelbox's rate limit."""
+        return RetryPolicy(initial=self.backoff_initial, cap=self.backoff_max,
+                           jitter=Jitter.FULL)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from functools import partial
 import httpx
 
 from eventlog import NewEvent, StoreUnavailableError, json_logs
-from eventlog.amqp import sleep_unless
 from eventlog.artifacts import join, read_artifact
 from eventlog.contract import (
     MODEL_EVALUATED,
@@ -27,6 +26,7 @@ from eventlog.contract import (
     attempt_of,
     ui_message,
 )
+from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from eventlog.text import storable_text
 from services.trainer.events import scores_of, trainer_event
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
@@ -73,14 +73,20 @@ class TrainingWorker:
         self._metrics = metrics
 
     async def run(self, stop: asyncio.Event) -> None:
+        database = Outage(logger, "training worker: database",
+                          reconnection_policy(self._settings.poll_interval))
         while not stop.is_set():
             try:
                 job = await self._jobs.claim()
+                database.recovered()
                 if job is None:
                     await sleep_unless(stop, self._settings.poll_interval)
                     continue
                 self._metrics.jobs_claimed.inc()
                 await self._process_until(stop, job)
+            except StoreUnavailableError as exc:
+                # Logged once, not once a poll; a job it held is claimed again (its lease).
+                await database.pause(exc, stop)
             except Exception:
                 # E.g. the database went away mid-run: the job's lease runs out and it is
                 # claimed again (at most max_claims times); the worker itself carries on.

@@ -257,8 +257,6 @@ def test_the_import_walk_sees_lazy_imports() -> None:
 
 def image_entry_modules() -> dict[str, list[str]]:
     """``{extra: modules}``: what each image runs, as modules to start the import walk at."""
-    cli = ast.parse((ROOT / "trainbridge" / "cli.py").read_text())
-    functions = {f.name: f for f in cli.body if isinstance(f, ast.FunctionDef)}
     parser = build_parser()
     commands: dict[str, list[str]] = {}
     for service in COMPOSE_SERVICES.values():
@@ -272,8 +270,10 @@ def image_entry_modules() -> dict[str, list[str]]:
             if run.startswith("python -m "):
                 modules.append(run.removeprefix("python -m "))
                 continue
-            function = functions[parser.parse_args([run]).run.__name__]
-            modules.extend(imported_names(function, "trainbridge.cli"))
+            command = parser.parse_args([run]).run.__module__  # trainbridge.commands.<name>
+            source = module_file(command)
+            assert source is not None, command
+            modules.extend(imported_names(ast.parse(source.read_text()), command))
             if run == "trainer":
                 group = PYPROJECT["project"]["entry-points"]["trainbridge.pipelines"]
                 modules.extend(target.split(":")[0] for target in group.values())
@@ -311,10 +311,16 @@ def imported_names(tree: ast.AST, module: str, *, top_level_only: bool = False) 
     return found
 
 
+def is_cli(module: str) -> bool:
+    """The CLI and its command modules, each of which imports its service inside its
+    ``run``: followed at module level only, except for the commands an image runs."""
+    return module == "trainbridge.cli" or module.startswith("trainbridge.commands")
+
+
 def third_party_imports(entries: list[str]) -> dict[str, str]:
     """``{top-level third-party module: a module of ours importing it}`` reachable from
     ``entries``. The CLI is followed only at module level: it imports each service inside
-    that service's command."""
+    that service's command (whose imports ``image_entry_modules`` lists)."""
     external: dict[str, str] = {}
     seen: set[str] = set()
     pending = list(entries)
@@ -329,7 +335,7 @@ def third_party_imports(entries: list[str]) -> dict[str, str]:
         parts = module.split(".")
         pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
         tree = ast.parse(path.read_text())
-        for name in imported_names(tree, module, top_level_only=module == "trainbridge.cli"):
+        for name in imported_names(tree, module, top_level_only=is_cli(module)):
             top = name.split(".")[0]
             if top in INTERNAL_PACKAGES:
                 pending.append(name)

@@ -4,18 +4,24 @@ spaced exponentially; a broker that refuses our credentials stops the service wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from eventlog.amqp import Outage, quiet_driver_logs
+from eventlog.amqp import quiet_driver_logs
 from eventlog.consumer import EventConsumer, Subscription
-from eventlog.errors import MisconfiguredError
+from eventlog.errors import MisconfiguredError, StoreUnavailableError
+from eventlog.events import NewEvent
 from eventlog.memory import InMemoryEventStore
-from eventlog.settings import BrokerSettings
+from eventlog.postgres import OutboxBatch, PostgresEventStore, PostgresOutbox
+from eventlog.relay import OutboxRelay
+from eventlog.retry import Outage, reconnection_policy
+from eventlog.settings import BrokerSettings, RelaySettings
 from tests.conftest import BrokerNamespace
+from tests.integration.helpers import Probe, running
 from tests.ports import free_port
 
 
@@ -104,9 +110,51 @@ async def test_an_unknown_virtual_host_stops_the_consumer_with_one_clear_line(
 
 
 def test_reconnection_delays_grow_exponentially_with_jitter_up_to_a_cap() -> None:
-    outage = Outage(logging.getLogger("test"), "broker", base=1.0, cap=8.0, jitter=lambda: 1.0)
+    policy = reconnection_policy(1.0, cap=8.0)
+    outage = Outage(logging.getLogger("test"), "broker", policy, random=lambda: 1.0)
     delays = [outage.failed(ConnectionError("down")) for _ in range(6)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
-    low = Outage(logging.getLogger("test"), "broker", base=1.0, cap=8.0, jitter=lambda: 0.0)
+    low = Outage(logging.getLogger("test"), "broker", policy, random=lambda: 0.0)
     assert [low.failed(ConnectionError("down")) for _ in range(3)] == [0.5, 1.0, 2.0]
+
+
+class DownOutbox:
+    """The real outbox behind a database that refuses its first ``failures`` claims (a fake
+    at the port, not a mock)."""
+
+    def __init__(self, outbox: PostgresOutbox, failures: int) -> None:
+        self._outbox = outbox
+        self.failures = failures
+
+    def claim(self, batch_size: int) -> contextlib.AbstractAsyncContextManager[OutboxBatch]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailableError("PostgreSQL unavailable: connection refused")
+        return self._outbox.claim(batch_size)
+
+
+async def test_a_database_outage_is_logged_once_by_the_relay_not_at_every_reconnection(
+    store: PostgresEventStore, outbox: PostgresOutbox, broker: BrokerNamespace,
+    relay_settings: RelaySettings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="eventlog.relay")
+    probe = Probe(broker)
+    await probe.bind("#")
+    down = DownOutbox(outbox, failures=5)
+    relay = OutboxRelay(down, broker.with_settings(reconnect_delay=0.01),  # type: ignore[arg-type]
+                        relay_settings)
+    await store.append("model_run-outage", [NewEvent("TrainingRequested", {})])
+
+    async with running(relay.run):
+        for _ in range(400):
+            if relay.published_total:
+                break
+            await asyncio.sleep(0.05)
+
+    assert relay.published_total == 1 and down.failures == 0
+    said = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.getMessage().startswith("relay: database")]
+    assert [level for level, _ in said] == ["WARNING", "INFO"], said
+    assert "connection refused; retrying with backoff" in said[0][1]
+    assert "back after" in said[1][1]

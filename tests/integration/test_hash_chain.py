@@ -60,12 +60,28 @@ async def record_calls(pool: asyncpg.Pool, model_run_id: str, count: int) -> Non
     started = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     for n in range(count):
         await audit.record(AuditEntry(
-            context=CallContext(model_run_id, f"model_run-{model_run_id}", "status"),
+            context=CallContext(model_run_id, f"model_run-{model_run_id}", "status",
+                                run_attempt=1),
             sdk_method="ModelRun.update_status", request={"status": "TRAINING", "n": n},
-            attempt=1, started_at=started + timedelta(seconds=n),
+            call_try=1, started_at=started + timedelta(seconds=n),
             ended_at=started + timedelta(seconds=n, milliseconds=123.456), outcome="ok",
             response={"ok": True},
         ))
+
+
+async def record_calls_before_0009(pool: asyncpg.Pool, model_run_id: str, count: int) -> None:
+    """Rows as the reporter wrote them before migration 0009: the call's try in ``attempt``,
+    the run's attempt only inside the delivery key (attempts 1, 2, 1, 2...)."""
+    started = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    for n in range(count):
+        await pool.execute(
+            "INSERT INTO labelbox_calls (model_run_id, stream_id, delivery_key, action, "
+            "sdk_method, request, response, attempt, started_at, ended_at, duration_ms, "
+            "outcome, reporter_id) VALUES ($1, $2, $3, 'status', 'ModelRun.update_status', "
+            "$4, $5, 1, $6, $7, 123.456, 'ok', 'reporter-test')",
+            model_run_id, f"model_run-{model_run_id}", f"attempt-{1 + n % 2}/status/{n}",
+            {"status": "TRAINING", "n": n}, {"ok": True}, started + timedelta(seconds=n),
+            started + timedelta(seconds=n, milliseconds=123.456))
 
 
 @pytest.fixture
@@ -281,6 +297,26 @@ async def test_concurrent_audit_rows_of_one_run_form_one_chain(
     assert (await run_verify(database_url, capsys))[0] == 0
 
 
+async def test_a_calls_run_attempt_cannot_disagree_with_its_hashed_delivery_key(
+    pool: asyncpg.Pool, sql: asyncpg.Connection,
+) -> None:
+    audit = PostgresAuditLog(pool, reporter_id="reporter-test")
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    right = CallContext("r", "model_run-r", "status", run_attempt=2,
+                        delivery_key="attempt-2/status/TRAINING_MODEL")
+    await audit.record(AuditEntry(right, "ModelRun.update_status", {}, call_try=1,
+                                  started_at=now, ended_at=now, outcome="ok"))
+    with pytest.raises(asyncpg.CheckViolationError):
+        await sql.execute(
+            "INSERT INTO labelbox_calls (model_run_id, stream_id, delivery_key, action, "
+            "sdk_method, call_try, run_attempt, started_at, ended_at, duration_ms, outcome, "
+            "reporter_id) VALUES ('r', 'model_run-r', 'attempt-2/status/COMPLETE', 'status', "
+            "'ModelRun.update_status', 1, 1, now(), now(), 0, 'ok', 'reporter-test')")
+    with pytest.raises(asyncpg.CheckViolationError):  # not even with the triggers off
+        await tamper(sql, "UPDATE labelbox_calls SET run_attempt = 1 WHERE model_run_id = 'r'")
+
+
 async def test_an_event_without_its_predecessor_is_refused(sql: asyncpg.Connection) -> None:
     with pytest.raises(asyncpg.ForeignKeyViolationError, match="has no version 2"):
         await sql.execute(
@@ -358,10 +394,12 @@ async def test_the_migration_chains_the_rows_already_there(
         store = PostgresEventStore(pool)
         await store.append("model_run-old", [NewEvent("E", {"n": n}) for n in range(3)])
         await store.append("model_run-older", [NewEvent("E", {})])
-        await record_calls(pool, "old", 4)
+        await record_calls_before_0009(pool, "old", 4)
         await asyncio.to_thread(upgrade, database_at_0005)
         await store.append("model_run-old", [NewEvent("E", {"n": 3})])
         await record_calls(pool, "old", 1)
+        run_attempts = [r["run_attempt"] for r in await pool.fetch(
+            "SELECT run_attempt FROM labelbox_calls ORDER BY call_id")]
     finally:
         await pool.close()
 
@@ -370,3 +408,4 @@ async def test_the_migration_chains_the_rows_already_there(
     assert code == 0, out
     assert "events: 5 rows in 2 streams checked: intact" in out
     assert "labelbox_calls: 5 rows in 1 model run checked: intact" in out
+    assert run_attempts == [1, 2, 1, 2, 1]  # the old rows' from their delivery keys

@@ -41,9 +41,9 @@ async def test_no_service_role_can_rewrite_history(
     "SELECT * FROM reporter_deliveries",
     "UPDATE model_types SET description = 'x'",
     "UPDATE training_jobs SET status = 'done'",
-    "INSERT INTO labelbox_calls (model_run_id, stream_id, action, sdk_method, attempt, "
-    "started_at, ended_at, duration_ms, outcome, reporter_id) VALUES "
-    "('r', 's', 'a', 'm', 1, now(), now(), 0, 'ok', 'x')",
+    "INSERT INTO labelbox_calls (model_run_id, stream_id, action, sdk_method, call_try, "
+    "run_attempt, started_at, ended_at, duration_ms, outcome, reporter_id) VALUES "
+    "('r', 's', 'a', 'm', 1, 1, now(), now(), 0, 'ok', 'x')",
     "INSERT INTO inbox (consumer, message_id, event_type) VALUES ('c', 'm', 't')",
 ])
 async def test_ingest_cannot_read_the_audit_log_or_update_anything(
@@ -55,8 +55,8 @@ async def test_ingest_cannot_read_the_audit_log_or_update_anything(
 
 async def test_only_the_reporter_writes_the_audit_log(sql: asyncpg.Connection) -> None:
     insert = ("INSERT INTO labelbox_calls (model_run_id, stream_id, action, sdk_method, "
-              "attempt, started_at, ended_at, duration_ms, outcome, reporter_id) VALUES "
-              "('r', 's', 'a', 'm', 1, now(), now(), 0, 'ok', 'x')")
+              "call_try, run_attempt, started_at, ended_at, duration_ms, outcome, "
+              "reporter_id) VALUES ('r', 's', 'a', 'm', 1, 1, now(), now(), 0, 'ok', 'x')")
     await as_role(sql, "trainbridge_reporter", insert)
     for role in ("trainbridge_ingest", "trainbridge_trainer", "trainbridge_operator"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

@@ -38,10 +38,11 @@ async def test_the_documented_audit_queries_find_what_was_sent_and_answered(
         rows = await sql.fetch(query.replace("<modelRunId>", RUN))
         answers[query.splitlines()[0]] = rows
 
-    calls = answers["-- every Labelbox call made for one run, every attempt, with what was "
-                    "sent and answered"]
-    assert [(c["sdk_method"], c["attempt"], c["outcome"]) for c in calls[:2]] == [
-        ("ModelRun.update_status", 1, "retryable_error"), ("ModelRun.update_status", 2, "ok")]
+    calls = answers["-- every Labelbox call made for one run, every try, with what was sent "
+                    "and answered"]
+    assert [(c["sdk_method"], c["run_attempt"], c["call_try"], c["outcome"])
+            for c in calls[:2]] == [("ModelRun.update_status", 1, 1, "retryable_error"),
+                                    ("ModelRun.update_status", 1, 2, "ok")]
     assert any(c["import_id"] for c in calls) and any(c["export_task_id"] for c in calls)
     statuses = answers["-- the statuses Labelbox was shown for one run, in order, with their "
                        "metadata"]

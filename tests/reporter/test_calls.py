@@ -4,20 +4,23 @@ attempt audited, and a client-side rate limit."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
 from lbox import exceptions as lbox
 
 from eventlog import UnstorableTextError
+from eventlog.retry import Jitter, RetryPolicy
 from eventlog.text import unstorable_field
 from services.reporter.audit import AuditEntry, CallContext, InMemoryAuditLog
-from services.reporter.calls import CallFailedError, LabelboxCalls
+from services.reporter.calls import CallFailedError, LabelboxCalls, PolicyWait
 from services.reporter.faults import Outcome, classify
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.settings import CallPolicy
 
-CONTEXT = CallContext(model_run_id="run-1", stream_id="model_run-run-1", action="status")
+CONTEXT = CallContext(model_run_id="run-1", stream_id="model_run-run-1", action="status",
+                      run_attempt=1)
 
 
 def calls_with(audit: InMemoryAuditLog, **policy: float) -> LabelboxCalls:
@@ -71,7 +74,7 @@ async def test_a_transient_failure_is_retried_and_every_attempt_is_audited() -> 
     result = await calls_with(audit).call(CONTEXT, "ModelRun.update_status", call,
                                           request={"status": "COMPLETE"})
     assert result == "ok" and call.calls == 3
-    assert [(e.attempt, e.outcome, e.error_type) for e in audit.entries] == [
+    assert [(e.call_try, e.outcome, e.error_type) for e in audit.entries] == [
         (1, "retryable_error", "InternalServerError"),
         (2, "retryable_error", "ApiLimitError"),
         (3, "ok", None),
@@ -96,7 +99,7 @@ async def test_retries_end_after_max_attempts() -> None:
         await calls_with(audit, max_attempts=3).call(CONTEXT, "m", call, request={})
     assert not failure.value.permanent and failure.value.attempts == 3
     assert "gave up after 3 attempts" in str(failure.value)
-    assert [e.attempt for e in audit.entries] == [1, 2, 3]
+    assert [e.call_try for e in audit.entries] == [1, 2, 3]
 
 
 async def test_the_rate_limit_spaces_calls_out() -> None:
@@ -166,3 +169,9 @@ async def test_an_answer_of_an_unexpected_shape_is_audited_before_its_error_prop
     [entry] = audit.entries
     assert entry.outcome == "ok"  # it reached Labelbox and was answered
     assert entry.response == {"undescribable": "KeyError: 'id'"}
+
+
+def test_the_wait_between_tries_follows_the_retry_policy_and_starts_over_each_call() -> None:
+    wait = PolicyWait(RetryPolicy(initial=0.5, cap=2.0, jitter=Jitter.FULL), lambda: 1.0)
+    tries = [SimpleNamespace(attempt_number=n) for n in (1, 2, 3, 4, 1)]
+    assert [wait(t) for t in tries] == [0.5, 1.0, 2.0, 2.0, 0.5]  # type: ignore[arg-type]

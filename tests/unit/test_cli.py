@@ -74,3 +74,14 @@ def test_an_unknown_log_level_is_one_line_even_for_help(
     assert capsys.readouterr().err == (
         "trainbridge: configuration error: TRAINBRIDGE_LOG_LEVEL='verbose': expected one of "
         "DEBUG, INFO, WARNING, ERROR, CRITICAL\n")
+
+
+def test_each_command_is_one_module_of_trainbridge_commands() -> None:
+    from trainbridge.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    needs_argument = {"audit": ["run-1"], "retry": ["run-1", "--reason", "r"]}
+    for module in COMMANDS:
+        name = module.__name__.rpartition(".")[2].replace("_", "-")
+        args = parser.parse_args([name, *needs_argument.get(name, [])])
+        assert args.run is module.run, name

@@ -1,5 +1,5 @@
-"""``trainbridge replay``: rebuild the reporter's ledger (``reporter_deliveries``) from the
-history alone — the append-only audit log of Labelbox calls and the events the reporter
+"""Rebuild the reporter's ledger (``reporter_deliveries``) from the history alone (``trainbridge
+replay``) — the append-only audit log of Labelbox calls and the events the reporter
 appended — without calling Labelbox.
 
 A delivery is recorded as delivered only where history proves it: a status by its successful
@@ -14,22 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
-from eventlog.postgres import translated_errors
-
-_ATTEMPT = "split_part(split_part(c.delivery_key, '/', 1), '-', 2)::int"
+from eventlog.postgres import Database
 
 # The lines sent, from the delivery's create (or find) request.
 _LINES = """(SELECT (f.request->>'lines')::int FROM labelbox_calls f
             WHERE f.stream_id = c.stream_id AND f.delivery_key = c.delivery_key
               AND f.request ? 'lines' LIMIT 1)"""
 
-_STATUSES = f"""
+_STATUSES = """
 INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt, action,
                                  cause_event_id, state, result, calls)
 SELECT DISTINCT ON (c.stream_id, c.delivery_key)
-       c.stream_id, c.delivery_key, c.model_run_id, {_ATTEMPT}, c.action, c.cause_event_id,
+       c.stream_id, c.delivery_key, c.model_run_id, c.run_attempt, c.action, c.cause_event_id,
        'delivered', jsonb_build_object('status', c.request->>'status'), 0
 FROM labelbox_calls c
 WHERE ((c.action IN ('status', 'complete') AND c.sdk_method = 'ModelRun.update_status')
@@ -38,11 +34,11 @@ WHERE ((c.action IN ('status', 'complete') AND c.sdk_method = 'ModelRun.update_s
 ORDER BY c.stream_id, c.delivery_key, c.call_id DESC
 """
 
-_EXPORTS = f"""
+_EXPORTS = """
 INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt, action,
                                  cause_event_id, state, result, calls)
 SELECT DISTINCT ON (c.stream_id, c.delivery_key)
-       c.stream_id, c.delivery_key, c.model_run_id, {_ATTEMPT}, 'export', c.cause_event_id,
+       c.stream_id, c.delivery_key, c.model_run_id, c.run_attempt, 'export', c.cause_event_id,
        'delivered',
        CASE WHEN e.event_type = 'DataExported' THEN e.data - 'attempt' - 'bytes'
             ELSE jsonb_build_object('exportTaskId', c.export_task_id, 'status', 'FAILED') END,
@@ -60,7 +56,7 @@ _FINISHED_IMPORTS = f"""
 INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt, action,
                                  cause_event_id, state, result, calls)
 SELECT DISTINCT ON (c.stream_id, c.delivery_key)
-       c.stream_id, c.delivery_key, c.model_run_id, {_ATTEMPT}, 'predictions',
+       c.stream_id, c.delivery_key, c.model_run_id, c.run_attempt, 'predictions',
        c.cause_event_id, 'delivered',
        jsonb_build_object('importId', c.import_id, 'name', c.request->>'name',
                           'state', 'FINISHED',
@@ -78,7 +74,7 @@ _FAILED_IMPORTS = f"""
 INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt, action,
                                  cause_event_id, state, result, calls)
 SELECT DISTINCT ON (c.stream_id, c.delivery_key)
-       c.stream_id, c.delivery_key, c.model_run_id, {_ATTEMPT}, 'predictions',
+       c.stream_id, c.delivery_key, c.model_run_id, c.run_attempt, 'predictions',
        c.cause_event_id, 'delivered',
        jsonb_build_object('importId', c.import_id, 'name', c.request->>'name',
                           'state', 'FAILED', 'rows', {_LINES}),
@@ -96,9 +92,9 @@ _PARKED = """
 INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt, action,
                                  cause_event_id, state, result, error, calls)
 SELECT last.stream_id, last.delivery_key, last.model_run_id,
-       split_part(split_part(last.delivery_key, '/', 1), '-', 2)::int, last.action,
+       last.run_attempt, last.action,
        last.cause_event_id, 'parked',
-       jsonb_build_object('permanent', true, 'attempts', last.attempt),
+       jsonb_build_object('permanent', true, 'attempts', last.call_try),
        last.sdk_method || ': permanent error: ' || last.error_type || ': ' || last.error, 0
 FROM (
     SELECT DISTINCT ON (stream_id, delivery_key) *
@@ -128,10 +124,10 @@ class ReplayReport:
         return self.delivered + self.parked
 
 
-async def replay_ledger(pool: asyncpg.Pool, *, dry_run: bool = False) -> ReplayReport:
+async def replay_ledger(database: Database, *, dry_run: bool = False) -> ReplayReport:
     """Rebuild ``reporter_deliveries`` in one transaction (rolled back with ``dry_run``).
     Running reporters wait for it (the table is locked), then carry on from the result."""
-    async with translated_errors(pool), pool.acquire() as connection:
+    async with database.connection() as connection:
         transaction = connection.transaction()
         await transaction.start()
         try:

@@ -1,0 +1,41 @@
+"""``trainbridge ingest``: serve Labelbox's webhook and relay its events."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+from trainbridge.commands.common import (
+    Subparsers,
+    dependencies_ready,
+    service_settings,
+    starting,
+)
+
+
+def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "ingest",
+        help="serve Labelbox's webhook (GET /models, POST /model_run) and relay events",
+        description="The webhook receiver. Needs TRAINBRIDGE_WEBHOOK_SECRET.",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    from services.ingest.entrypoint import serve
+    from services.ingest.settings import IngestSettings
+
+    ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
+    database, broker, relay = service_settings(environ)
+    starting("ingest", database, broker, listen=f"{ingest.host}:{ingest.port}",
+             webhook_secrets=len(ingest.secrets), max_body_bytes=ingest.max_body_bytes)
+    if not dependencies_ready(database, broker):
+        return 0
+    asyncio.run(serve(ingest, database, broker, relay))
+    return 0
