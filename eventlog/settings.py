@@ -47,7 +47,7 @@ AMQP_MAX_ATTEMPTS = Integer(
 AMQP_RETRY_DELAY = Number(
     name="TRAINBRIDGE_AMQP_RETRY_DELAY", default=1.0, minimum=0,
     description="seconds before a failed message is requeued (doubles per attempt, at most "
-                "30 s)")
+                "30 s; jittered between half and all of it)")
 AMQP_RECONNECT_DELAY = Number(
     name="TRAINBRIDGE_AMQP_RECONNECT_DELAY", default=1.0, minimum=0,
     description="first delay before reconnecting to RabbitMQ (and, at start, to PostgreSQL); "
