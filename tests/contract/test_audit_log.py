@@ -37,13 +37,14 @@ def audit(request: pytest.FixtureRequest) -> AuditLog:
     return implementation
 
 
-def entry(run: str, method: str = "ModelRun.update_status", *, attempt: int = 1,
+def entry(run: str, method: str = "ModelRun.update_status", *, call_try: int = 1,
           outcome: str = "ok", **changes: object) -> AuditEntry:
-    context = CallContext(run, f"model_run-{run}", "status", uuid4(), "attempt-1/status",
-                          "corr-1")
+    context = CallContext(run, f"model_run-{run}", "status", run_attempt=1,
+                          cause_event_id=uuid4(), delivery_key="attempt-1/status",
+                          correlation_id="corr-1")
     fields: dict[str, object] = {
         "context": context, "sdk_method": method, "request": {"modelRunId": run},
-        "attempt": attempt, "started_at": STARTED,
+        "call_try": call_try, "started_at": STARTED,
         "ended_at": STARTED + timedelta(milliseconds=250), "outcome": outcome,
         "response": {"status": "TRAINING_MODEL"}, **changes,
     }
@@ -53,9 +54,9 @@ def entry(run: str, method: str = "ModelRun.update_status", *, attempt: int = 1,
 async def test_a_runs_entries_come_back_in_the_order_they_were_recorded(
     audit: AuditLog,
 ) -> None:
-    first = entry("run-1", attempt=1, outcome="retryable_error", response=None,
+    first = entry("run-1", call_try=1, outcome="retryable_error", response=None,
                   error_type="HTTPError", error="503")
-    second = entry("run-1", attempt=2, labelbox_ids={"export_task_id": "task-1"})
+    second = entry("run-1", call_try=2, labelbox_ids={"export_task_id": "task-1"})
     await audit.record(first)
     await audit.record(entry("run-2"))
     await audit.record(second)

@@ -300,7 +300,7 @@ async def test_concurrent_audit_rows_of_one_run_form_one_chain(
 async def test_a_calls_run_attempt_cannot_disagree_with_its_hashed_delivery_key(
     pool: asyncpg.Pool, sql: asyncpg.Connection,
 ) -> None:
-    audit = PostgresAuditLog(pool, reporter_id="reporter-test")
+    audit = PostgresAuditLog(Database(pool), reporter_id="reporter-test")
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
     right = CallContext("r", "model_run-r", "status", run_attempt=2,
