@@ -19,8 +19,12 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
         help="serve Labelbox's webhook (GET /models, POST /model_run) and relay events",
         description="The webhook receiver. Needs TRAINBRIDGE_WEBHOOK_SECRET.",
     )
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    from services.ingest.settings import IngestSettings
+
+    listen = IngestSettings.__dataclass_fields__
+    host, port = listen["host"].default, listen["port"].default
+    parser.add_argument("--host", default=host, help=f"address to listen on ({host})")
+    parser.add_argument("--port", type=int, default=port, help=f"port to listen on ({port})")
     parser.set_defaults(run=run)
 
 

@@ -21,8 +21,10 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
         help="deliver run status, metadata, exports and predictions to Labelbox",
         description="The only component that calls Labelbox. Needs LABELBOX_API_KEY.",
     )
+    from services.reporter.settings import METRICS_PORT
+
     parser.add_argument("--metrics-port", type=int, default=None,
-                        help="port of /metrics (TRAINBRIDGE_REPORTER_METRICS_PORT, 9102; "
+                        help=f"port of /metrics ({METRICS_PORT.name}, {METRICS_PORT.default}; "
                              "0 turns it off)")
     parser.set_defaults(run=run)
 

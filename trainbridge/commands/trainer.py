@@ -20,9 +20,11 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
         help="announce the pipelines, consume training events and train",
         description="The trainer. Pipelines come from the trainbridge.pipelines entry points.",
     )
+    from services.trainer.settings import METRICS_PORT
+
     parser.add_argument("--metrics-port", type=int, default=None,
-                        help="port of /healthz and /metrics (TRAINBRIDGE_TRAINER_METRICS_PORT, "
-                             "9101; 0 turns them off)")
+                        help=f"port of /healthz and /metrics ({METRICS_PORT.name}, "
+                             f"{METRICS_PORT.default}; 0 turns them off)")
     parser.set_defaults(run=run)
 
 
