@@ -91,6 +91,10 @@ class EventConsumer(Generic[U]):
         self._redelivery = RetryPolicy(initial=broker.retry_delay, jitter=Jitter.EQUAL)
         """Before a failed message is requeued: its n-th failure waits about
         ``retry_delay * 2**(n-1)`` (capped), so a poison message does not spin."""
+        # One outage for all the deliveries in flight (up to the prefetch): logged once, not
+        # once per message.
+        self._database_outage = Outage(logger, f"{self.queue_name}: database",
+                                       reconnection_policy(broker.reconnect_delay))
         self.consuming = asyncio.Event()
         """Set while the consumer is subscribed to its queue."""
         self.handled_total = 0
@@ -208,8 +212,7 @@ class EventConsumer(Generic[U]):
         """A database outage is not the message's fault: keep the delivery and try again
         (backing off, logged once when it starts and once when it ends) instead of spending
         its attempts and dead-lettering it."""
-        outage = Outage(logger, f"{self.queue_name}: database (handling {event.event_id})",
-                        reconnection_policy(self._broker.reconnect_delay))
+        outage = self._database_outage
         while True:
             try:
                 await self._handle(event)

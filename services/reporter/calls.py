@@ -41,13 +41,14 @@ class CallFailedError(Exception):
     """A Labelbox call that will not succeed by being repeated now: a permanent error, or
     retries exhausted. The delivery is parked for an operator."""
 
-    def __init__(self, sdk_method: str, cause: BaseException, *, attempts: int,
+    def __init__(self, sdk_method: str, cause: BaseException, *, tries: int,
                  permanent: bool, retry_after: float | None = None) -> None:
         self.sdk_method = sdk_method
         self.cause = cause
-        self.attempts = attempts
+        self.tries = tries
+        """How often the call was tried (a call's tries; a run's attempt is another thing)."""
         self.permanent = permanent
-        how = "permanent error" if permanent else f"gave up after {attempts} attempts"
+        how = "permanent error" if permanent else f"gave up after {tries} tries"
         if retry_after is not None:
             how += (f" (Labelbox last asked to retry after {retry_after:g} s; a wait past the "
                     "call's deadline is not waited)")
@@ -164,7 +165,7 @@ class LabelboxCalls:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def gave_up(self, exc: RetryableCallError) -> CallFailedError:
-        return CallFailedError(exc.sdk_method, exc.cause, attempts=exc.call_try,
+        return CallFailedError(exc.sdk_method, exc.cause, tries=exc.call_try,
                                permanent=False, retry_after=exc.retry_after)
 
     async def once(
@@ -200,7 +201,7 @@ class LabelboxCalls:
                                context.model_run_id, call_try, error_text(exc, 500))
                 if outcome is Outcome.RETRYABLE:
                     raise RetryableCallError(sdk_method, exc, wait, call_try) from exc
-                raise CallFailedError(sdk_method, exc, attempts=call_try,
+                raise CallFailedError(sdk_method, exc, tries=call_try,
                                       permanent=True) from exc
             ended = _now()
             try:

@@ -107,7 +107,7 @@ class Deliverer:
         except CallFailedError as exc:
             logger.error("%s: %s parked: %s", plan.stream_id, delivery.key, exc)
             return DeliveryOutcome(PARKED, {"permanent": exc.permanent,
-                                            "attempts": exc.attempts}, str(exc))
+                                            "tries": exc.tries}, str(exc))
 
     async def _status(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                       metadata: Mapping[str, str]) -> DeliveryOutcome:
@@ -266,7 +266,7 @@ class Deliverer:
                 raise CallFailedError(
                     "MEAPredictionImport.from_name",
                     TimeoutError(f"import {report.import_id} still RUNNING after "
-                                 f"{settings.import_timeout:g} s"), attempts=1, permanent=False)
+                                 f"{settings.import_timeout:g} s"), tries=1, permanent=False)
             await asyncio.sleep(settings.import_poll_interval)
             polled = await self._calls.call(
                 context, "MEAPredictionImport.from_name",
@@ -276,7 +276,7 @@ class Deliverer:
             )
             if polled is None:
                 raise CallFailedError("MEAPredictionImport.from_name",
-                                      LookupError(f"import {name} vanished"), attempts=1,
+                                      LookupError(f"import {name} vanished"), tries=1,
                                       permanent=True)
             report = polled
         result: dict[str, Any] = {"importId": report.import_id, "name": name,

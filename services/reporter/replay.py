@@ -94,7 +94,7 @@ INSERT INTO reporter_deliveries (stream_id, delivery_key, model_run_id, attempt,
 SELECT last.stream_id, last.delivery_key, last.model_run_id,
        last.run_attempt, last.action,
        last.cause_event_id, 'parked',
-       jsonb_build_object('permanent', true, 'attempts', last.call_try),
+       jsonb_build_object('permanent', true, 'tries', last.call_try),
        last.sdk_method || ': permanent error: ' || last.error_type || ': ' || last.error, 0
 FROM (
     SELECT DISTINCT ON (stream_id, delivery_key) *

@@ -31,10 +31,11 @@ CALLS_PER_SECOND = _positive(
     "client-side rate limit shared by all of a reporter's Labelbox calls")
 MAX_ATTEMPTS = Integer(
     name="TRAINBRIDGE_LABELBOX_MAX_ATTEMPTS", default=10, minimum=1,
-    description="attempts of a call failing with 5xx/429/timeouts before its delivery is "
+    description="tries of a call failing with 5xx/429/timeouts before its delivery is "
                 "parked")
 BACKOFF = _positive("TRAINBRIDGE_LABELBOX_BACKOFF_SECONDS", 0.5,
-                    "first retry delay (doubles per attempt, plus up to as much jitter)")
+                    "first retry delay (doubles per try; jittered between half and all of "
+                    "it)")
 BACKOFF_MAX = _positive("TRAINBRIDGE_LABELBOX_BACKOFF_MAX_SECONDS", 30.0, "longest retry delay")
 THREADS = Integer(name="TRAINBRIDGE_LABELBOX_THREADS", default=16, minimum=1,
                   description="worker threads running the synchronous SDK")
@@ -77,15 +78,15 @@ class CallPolicy:
     backoff_max: float = BACKOFF_MAX.default
     threads: int = THREADS.default
     deadline: float = 300.0
-    """Seconds a call (all its attempts and waits) may take: a ``Retry-After`` that would
+    """Seconds a call (all its tries and waits) may take: a ``Retry-After`` that would
     end past it ends the call now instead."""
 
     @property
     def backoff(self) -> RetryPolicy:
-        """Between tries of a call: full jitter spreads the calls (and replicas) that compete
-        for Labelbox's rate limit."""
+        """Between tries of a call: jitter spreads the calls (and replicas) that compete for
+        Labelbox's rate limit, and equal jitter keeps at least half of each delay."""
         return RetryPolicy(initial=self.backoff_initial, cap=self.backoff_max,
-                           jitter=Jitter.FULL)
+                           jitter=Jitter.EQUAL)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 from eventlog import EventStore, StoreUnavailableError
-from eventlog.amqp import sleep_unless
+from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from eventlog.contract import STREAM_PREFIX
 from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
@@ -30,12 +30,15 @@ class Sweeper:
         self._batch_size = batch_size
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
+        # Sweeps keep their interval through an outage, which is logged once when it starts
+        # and once when it ends, not at every sweep.
+        outage = Outage(logger, "reporter sweep: database", reconnection_policy(interval))
         while not stop.is_set():
             try:
                 await self.sweep()
+                outage.recovered()
             except StoreUnavailableError as exc:
-                logger.warning("reporter sweep: database unavailable (%s); next sweep in %gs",
-                               exc, interval)
+                outage.failed(exc)
             except Exception:
                 logger.exception("reporter sweep failed; next sweep in %gs", interval)
             await sleep_unless(stop, interval)

@@ -97,8 +97,8 @@ async def test_retries_end_after_max_attempts() -> None:
     call = Flaky(*[lbox.InternalServerError("503")] * 10)
     with pytest.raises(CallFailedError) as failure:
         await calls_with(audit, max_attempts=3).call(CONTEXT, "m", call, request={})
-    assert not failure.value.permanent and failure.value.attempts == 3
-    assert "gave up after 3 attempts" in str(failure.value)
+    assert not failure.value.permanent and failure.value.tries == 3
+    assert "gave up after 3 tries" in str(failure.value)
     assert [e.call_try for e in audit.entries] == [1, 2, 3]
 
 

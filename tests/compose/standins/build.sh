@@ -33,7 +33,7 @@ build_base() {
   log "debootstrap bookworm (minbase) -> $base"
   local root
   root="$(mktemp -d)"
-  trap 'rm -rf "$root"' EXIT
+  trap 'rm -rf "${root:-}"' EXIT
   debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | "$docker" import - "$base" >/dev/null
@@ -44,7 +44,7 @@ build_base() {
 build() {
   local tag="$1" dir="$2" context
   context="$(mktemp -d)"
-  trap 'rm -rf "$context"' EXIT
+  trap 'rm -rf "${context:-}"' EXIT
   cp -r "$here/$dir/." "$context/"
   [ $# -ge 3 ] && cp "$3" "$context/host-ca-bundle.crt"
   log "building $tag from $dir/"
