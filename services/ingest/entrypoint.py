@@ -13,9 +13,7 @@ from litestar import Litestar
 
 from eventlog.postgres import Database
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
-from services.ingest.app import create_app
-from services.ingest.bootstrap import build_ingest
-from services.ingest.metrics import counting_requests
+from services.ingest.bootstrap import postgres_adapters, wire_ingest
 from services.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -28,8 +26,9 @@ async def serve(
     relay_settings: RelaySettings,
 ) -> None:
     database = await Database.open(database_settings)
-    ingest_app = build_ingest(ingest, database, broker=broker, relay_settings=relay_settings)
-    relay, deps = ingest_app.relay, ingest_app.deps
+    ingest_app = wire_ingest(ingest, postgres_adapters(database), broker=broker,
+                             relay_settings=relay_settings)
+    relay = ingest_app.relay
     assert relay is not None
     failed: list[BaseException] = []
 
@@ -56,7 +55,7 @@ async def serve(
 
     server = uvicorn.Server(
         uvicorn.Config(
-            counting_requests(create_app(deps, [relaying]), deps.metrics),  # type: ignore[arg-type]
+            ingest_app.app([relaying]),
             host=ingest.host,
             port=ingest.port,
             log_config=None,

@@ -1,11 +1,13 @@
 """The reporter's wiring, in one place: ``trainbridge reporter`` and the tests build it
-here, passing their own Labelbox port (the fake's) and databases."""
+here. :func:`postgres_adapters` opens the PostgreSQL adapters; :func:`wire_reporter` builds
+the reporter from any adapters (the unit tests pass the in-memory twins) and a Labelbox port
+(the fake's, in tests)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eventlog import EventStore, RecordedEvent
+from eventlog import EventStore, RecordedEvent, UnitOfWork
 from eventlog.consumer import EventConsumer, Subscription
 from eventlog.contract import (
     DATA_EXPORT_REQUESTED,
@@ -17,10 +19,10 @@ from eventlog.contract import (
     TRAINING_PROGRESSED,
     TRAINING_REQUESTED,
 )
-from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox, PostgresUnitOfWork
+from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox
 from eventlog.relay import OutboxRelay
 from eventlog.settings import BrokerSettings, RelaySettings
-from services.reporter.audit import PostgresAuditLog
+from services.reporter.audit import AuditLog, PostgresAuditLog
 from services.reporter.calls import LabelboxCalls
 from services.reporter.deliverer import Deliverer
 from services.reporter.labelbox_port import LabelboxPort
@@ -51,11 +53,35 @@ def sdk_port(settings: ReporterSettings) -> LabelboxPort:
                        settings.call_timeout)
 
 
+@dataclass(frozen=True)
+class ReporterAdapters:
+    """What the reporter persists through: PostgreSQL's (:func:`postgres_adapters`) or the
+    in-memory twins."""
+
+    store: EventStore
+    ledger: Ledger
+    audit: AuditLog
+    outbox: PostgresOutbox | None = None
+    """Needed only with a broker (the relay publishes from it)."""
+
+
+def postgres_adapters(settings: ReporterSettings, database: Database, *,
+                      locks: Database | None = None) -> ReporterAdapters:
+    """Database → store, outbox, ledger, audit log. ``locks``: the database whose
+    connections hold the run locks (default ``database``)."""
+    return ReporterAdapters(
+        store=PostgresEventStore(database.pool),
+        ledger=PostgresLedger(database, locks=locks),
+        audit=PostgresAuditLog(database, settings.reporter_id),
+        outbox=PostgresOutbox(database.pool),
+    )
+
+
 @dataclass
 class Messaging:
     relay: OutboxRelay
-    consumer: EventConsumer[PostgresUnitOfWork]
-    acknowledger: EventConsumer[PostgresUnitOfWork]
+    consumer: EventConsumer[UnitOfWork]
+    acknowledger: EventConsumer[UnitOfWork]
 
 
 @dataclass
@@ -63,9 +89,10 @@ class Reporter:
     """The reporter's parts, wired. Close ``calls`` when done (its threads)."""
 
     store: EventStore
-    outbox: PostgresOutbox
+    outbox: PostgresOutbox | None
     ledger: Ledger
     calls: LabelboxCalls
+    deliverer: Deliverer
     reconciler: Reconciler
     sweeper: Sweeper
     metrics: ReporterMetrics
@@ -73,34 +100,33 @@ class Reporter:
     """The relay and the two consumers, when built with a broker."""
 
 
-def build_reporter(
+def wire_reporter(
     settings: ReporterSettings,
-    database: Database,
+    adapters: ReporterAdapters,
     port: LabelboxPort,
     *,
-    locks: Database | None = None,
     broker: BrokerSettings | None = None,
     relay_settings: RelaySettings | None = None,
     metrics: ReporterMetrics | None = None,
 ) -> Reporter:
-    """Database → store → outbox → relay (woken on commit) → ledger, audited calls,
-    deliverer, reconciler, sweeper → consumers. ``locks``: the database whose connections
-    hold the run locks (default ``database``). Without ``broker`` nothing is relayed or
-    consumed (tests that reconcile by hand)."""
+    """Adapters → relay (woken on commit) → audited calls, deliverer, reconciler, sweeper →
+    consumers. Without ``broker`` nothing is relayed or consumed (tests that reconcile by
+    hand)."""
     metrics = metrics or ReporterMetrics()
-    store = PostgresEventStore(database.pool)
-    outbox = PostgresOutbox(database.pool)
-    calls = LabelboxCalls(PostgresAuditLog(database, settings.reporter_id), settings.policy,
-                          metrics, acknowledgement_threads=settings.acknowledge_concurrency)
-    ledger = PostgresLedger(database, locks=locks)
-    reconciler = Reconciler(store, ledger, Deliverer(port, calls, store, settings), metrics,
+    store, ledger = adapters.store, adapters.ledger
+    calls = LabelboxCalls(adapters.audit, settings.policy, metrics,
+                          acknowledgement_threads=settings.acknowledge_concurrency)
+    deliverer = Deliverer(port, calls, store, settings)
+    reconciler = Reconciler(store, ledger, deliverer, metrics,
                             concurrency=settings.concurrency,
                             acknowledge_concurrency=settings.acknowledge_concurrency)
     messaging = None
     if broker is not None:
         if relay_settings is None:
             raise TypeError("a reporter with a broker needs relay_settings too")
-        relay = OutboxRelay(outbox, broker, relay_settings)
+        if adapters.outbox is None:
+            raise TypeError("a reporter with a broker needs an outbox to relay from")
+        relay = OutboxRelay(adapters.outbox, broker, relay_settings)
         store.on_commit(relay.wake)
 
         async def wake_up(event: RecordedEvent) -> None:
@@ -116,5 +142,20 @@ def build_reporter(
             EventConsumer(store, broker, Subscription(CONSUMERS[1], ACKNOWLEDGED,
                                                       wake_up=acknowledge)),
         )
-    return Reporter(store, outbox, ledger, calls, reconciler,
+    return Reporter(store, adapters.outbox, ledger, calls, deliverer, reconciler,
                     Sweeper(store, ledger, reconciler, metrics), metrics, messaging)
+
+
+def build_reporter(
+    settings: ReporterSettings,
+    database: Database,
+    port: LabelboxPort,
+    *,
+    locks: Database | None = None,
+    broker: BrokerSettings | None = None,
+    relay_settings: RelaySettings | None = None,
+    metrics: ReporterMetrics | None = None,
+) -> Reporter:
+    """:func:`postgres_adapters`, then :func:`wire_reporter`: the reporter on PostgreSQL."""
+    return wire_reporter(settings, postgres_adapters(settings, database, locks=locks), port,
+                         broker=broker, relay_settings=relay_settings, metrics=metrics)

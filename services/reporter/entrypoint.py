@@ -21,8 +21,9 @@ from services.reporter.bootstrap import (
     ACKNOWLEDGED,
     CONSUMERS,
     SUBSCRIBED,
-    build_reporter,
+    postgres_adapters,
     sdk_port,
+    wire_reporter,
 )
 from services.reporter.labelbox_port import LabelboxPort
 from services.reporter.metrics import ReporterMetrics
@@ -74,10 +75,11 @@ async def serve(
         runs = reporter.concurrency + reporter.acknowledge_concurrency
         locks = await Database.open(replace(database_settings, pool_size=runs))
         resources.push_async_callback(locks.close)
-        built = build_reporter(reporter, database, port or sdk_port(reporter), locks=locks,
-                               broker=broker, relay_settings=relay_settings)
+        adapters = postgres_adapters(reporter, database, locks=locks)
+        built = wire_reporter(reporter, adapters, port or sdk_port(reporter), broker=broker,
+                              relay_settings=relay_settings)
         resources.callback(built.calls.close)
-        assert built.messaging is not None
+        assert built.messaging is not None and adapters.outbox is not None
         messaging = built.messaging
         if reporter.metrics_port:
             resources.callback(serve_metrics(reporter, built.metrics).shutdown)
@@ -85,5 +87,5 @@ async def serve(
         await run_together(
             stop, messaging.consumer.run(stop), messaging.acknowledger.run(stop),
             messaging.relay.run(stop), built.sweeper.run(stop, reporter.sweep_interval),
-            _watch_backlog(built.outbox, built.metrics, stop),
+            _watch_backlog(adapters.outbox, built.metrics, stop),
         )

@@ -9,8 +9,8 @@ import asyncio
 import logging
 
 from eventlog import EventStore, StoreUnavailableError
-from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from eventlog.contract import STREAM_PREFIX
+from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from services.reporter.ledger import Ledger
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler

@@ -1,5 +1,7 @@
-"""The trainer's wiring, in one place: ``trainbridge trainer`` and the tests build it here,
-passing fakes at the ports (the executor, the pipelines, the HTTP client)."""
+"""The trainer's wiring, in one place: ``trainbridge trainer`` and the tests build it here.
+:func:`postgres_adapters` opens the PostgreSQL adapters; :func:`wire_trainer` builds the
+trainer from any adapters (the in-memory twins in unit tests), with fakes at the ports (the
+executor, the pipelines, the HTTP client)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,29 @@ from services.trainer.unit_of_work import PostgresTrainerStore, TrainerStore, Tr
 from services.trainer.worker import TrainingWorker
 
 
+@dataclass(frozen=True)
+class TrainerAdapters:
+    """What the trainer persists through: PostgreSQL's (:func:`postgres_adapters`) or the
+    in-memory twins."""
+
+    store: TrainerStore
+    jobs: TrainingJobs
+    catalog: ModelTypeCatalog
+    outbox: PostgresOutbox | None = None
+    """Needed only with a broker (the relay publishes from it)."""
+
+
+def postgres_adapters(settings: TrainerSettings, database: Database) -> TrainerAdapters:
+    """Database → store (events and job queue), this trainer's jobs, model-type catalogue,
+    outbox."""
+    return TrainerAdapters(
+        store=PostgresTrainerStore(PostgresEventStore(database.pool)),
+        jobs=PostgresTrainingJobs(database, settings.trainer_id, settings.lease_seconds),
+        catalog=PostgresModelTypeCatalog(database),
+        outbox=PostgresOutbox(database.pool),
+    )
+
+
 @dataclass
 class Messaging:
     relay: OutboxRelay
@@ -44,6 +69,42 @@ class Trainer:
     """The relay and the consumer, when built with a broker."""
 
 
+def wire_trainer(
+    settings: TrainerSettings,
+    adapters: TrainerAdapters,
+    http: httpx.AsyncClient,
+    *,
+    broker: BrokerSettings | None = None,
+    relay_settings: RelaySettings | None = None,
+    pipelines: dict[str, Pipeline] | None = None,
+    executor: Executor | None = None,
+    metrics: TrainerMetrics | None = None,
+) -> Trainer:
+    """Adapters → relay (woken on commit) → consumer, worker. Without ``broker`` nothing is
+    relayed or consumed (tests that drive the handler)."""
+    if pipelines is None:
+        pipelines = installed(load_pipelines())
+    metrics = metrics or TrainerMetrics()
+    store = adapters.store
+    handler = make_handler(pipelines)
+    messaging = None
+    if broker is not None:
+        if relay_settings is None:
+            raise TypeError("a trainer with a broker needs relay_settings too")
+        if adapters.outbox is None:
+            raise TypeError("a trainer with a broker needs an outbox to relay from")
+        relay = OutboxRelay(adapters.outbox, broker, relay_settings)
+        store.on_commit(relay.wake)
+        messaging = Messaging(relay, EventConsumer(
+            store, broker, Subscription("trainer", SUBSCRIBED, handler)))
+    worker = TrainingWorker(
+        store, adapters.jobs,
+        executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),
+        pipelines, settings, http, metrics)
+    return Trainer(store, adapters.jobs, adapters.catalog, pipelines, handler, worker,
+                   metrics, messaging)
+
+
 def build_trainer(
     settings: TrainerSettings,
     database: Database,
@@ -55,25 +116,7 @@ def build_trainer(
     executor: Executor | None = None,
     metrics: TrainerMetrics | None = None,
 ) -> Trainer:
-    """Database → store → outbox → relay (woken on commit) → consumer, jobs and worker.
-    Without ``broker`` nothing is relayed or consumed (tests that drive the handler)."""
-    if pipelines is None:
-        pipelines = installed(load_pipelines())
-    metrics = metrics or TrainerMetrics()
-    events = PostgresEventStore(database.pool)
-    store = PostgresTrainerStore(events)
-    handler = make_handler(pipelines)
-    messaging = None
-    if broker is not None:
-        if relay_settings is None:
-            raise TypeError("a trainer with a broker needs relay_settings too")
-        relay = OutboxRelay(PostgresOutbox(database.pool), broker, relay_settings)
-        store.on_commit(relay.wake)
-        messaging = Messaging(relay, EventConsumer(
-            store, broker, Subscription("trainer", SUBSCRIBED, handler)))
-    jobs = PostgresTrainingJobs(database, settings.trainer_id, settings.lease_seconds)
-    worker = TrainingWorker(
-        store, jobs, executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),
-        pipelines, settings, http, metrics)
-    return Trainer(store, jobs, PostgresModelTypeCatalog(database), pipelines, handler, worker,
-                   metrics, messaging)
+    """:func:`postgres_adapters`, then :func:`wire_trainer`: the trainer on PostgreSQL."""
+    return wire_trainer(settings, postgres_adapters(settings, database), http, broker=broker,
+                        relay_settings=relay_settings, pipelines=pipelines,
+                        executor=executor, metrics=metrics)

@@ -13,7 +13,7 @@ from eventlog.amqp import wait_first
 from eventlog.postgres import Database
 from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
-from services.trainer.bootstrap import build_trainer
+from services.trainer.bootstrap import postgres_adapters, wire_trainer
 from services.trainer.health import TrainerHealth, serve_health
 from services.trainer.registry import announce
 from services.trainer.settings import TrainerSettings
@@ -32,8 +32,8 @@ async def serve(
     health_server = None
     try:
         async with httpx.AsyncClient(follow_redirects=True) as http:
-            trainer = build_trainer(settings, database, http, broker=broker,
-                                    relay_settings=relay_settings)
+            trainer = wire_trainer(settings, postgres_adapters(settings, database), http,
+                                   broker=broker, relay_settings=relay_settings)
             assert trainer.messaging is not None
             relay, consumer = trainer.messaging.relay, trainer.messaging.consumer
             health = TrainerHealth(stop, consumer)

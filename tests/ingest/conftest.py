@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,8 +10,9 @@ import pytest
 from eventlog import EventStore
 from eventlog.memory import InMemoryEventStore
 from eventlog.model_types import InMemoryModelTypeCatalog, ModelType, ModelTypeCatalog
-from services.ingest.app import IngestDependencies, create_app
-from services.ingest.metrics import IngestMetrics, counting_requests
+from services.ingest.app import ReadinessCheck
+from services.ingest.bootstrap import IngestAdapters, wire_ingest
+from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from tests.signing import signed
 
@@ -28,19 +29,17 @@ def make_client(
     catalog: ModelTypeCatalog | None = None,
     *,
     max_body_bytes: int = 4096,
-    readiness: dict[str, Callable[[], Awaitable[str | None]]] | None = None,
+    readiness: dict[str, ReadinessCheck] | None = None,
 ) -> tuple[httpx.AsyncClient, IngestMetrics]:
-    metrics = IngestMetrics()
-    deps = IngestDependencies(
-        settings=IngestSettings(secrets=(OLD_SECRET, SECRET), max_body_bytes=max_body_bytes),
-        store=store,
-        catalog=catalog or InMemoryModelTypeCatalog(MODEL_TYPES),
-        metrics=metrics,
-        readiness=readiness or {},
+    """A client of ingest as production wires it (without a broker), on ``store``."""
+    ingest = wire_ingest(
+        IngestSettings(secrets=(OLD_SECRET, SECRET), max_body_bytes=max_body_bytes),
+        IngestAdapters(store, catalog or InMemoryModelTypeCatalog(MODEL_TYPES),
+                       readiness=readiness or {}),
     )
-    app = counting_requests(create_app(deps), metrics)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51234))  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://ingest"), metrics
+    transport = httpx.ASGITransport(app=ingest.app(),  # type: ignore[arg-type]
+                                    client=("203.0.113.7", 51234))
+    return httpx.AsyncClient(transport=transport, base_url="http://ingest"), ingest.deps.metrics
 
 
 @pytest.fixture

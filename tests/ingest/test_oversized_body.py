@@ -13,8 +13,7 @@ import uvicorn
 
 from eventlog.memory import InMemoryEventStore
 from eventlog.model_types import InMemoryModelTypeCatalog
-from services.ingest.app import IngestDependencies, create_app
-from services.ingest.metrics import IngestMetrics, counting_requests
+from services.ingest.bootstrap import IngestAdapters, wire_ingest
 from services.ingest.settings import IngestSettings
 from tests.ingest.conftest import MODEL_TYPES, SECRET
 from tests.ports import free_port
@@ -28,15 +27,11 @@ BODY = b'{"modelType": "bounding_box", "modelRunId": "big", "pad": "' + b"x" * (
 @pytest.fixture
 async def ingest_port() -> AsyncIterator[int]:
     """The webhook served by uvicorn as `trainbridge ingest` serves it."""
-    metrics = IngestMetrics()
-    deps = IngestDependencies(
-        settings=IngestSettings(secrets=(SECRET,), max_body_bytes=LIMIT),
-        store=InMemoryEventStore(), catalog=InMemoryModelTypeCatalog(MODEL_TYPES),
-        metrics=metrics, readiness={},
-    )
+    adapters = IngestAdapters(InMemoryEventStore(), InMemoryModelTypeCatalog(MODEL_TYPES))
+    ingest = wire_ingest(IngestSettings(secrets=(SECRET,), max_body_bytes=LIMIT), adapters)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(
-        counting_requests(create_app(deps), metrics),  # type: ignore[arg-type]
+        ingest.app(),  # type: ignore[arg-type]
         host="127.0.0.1", port=port, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event

@@ -13,19 +13,18 @@ from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
 from eventlog.memory import InMemoryEventStore
-from services.ingest.app import IngestDependencies, create_app
-from services.ingest.metrics import IngestMetrics
+from eventlog.model_types import InMemoryModelTypeCatalog
+from services.ingest.app import create_app
+from services.ingest.bootstrap import IngestAdapters, wire_ingest
 from services.ingest.settings import IngestSettings
 from tests.ingest.conftest import SECRET, make_client
 from tests.signing import signed
 
 
 def openapi_document() -> dict[str, Any]:
-    deps = IngestDependencies(
-        IngestSettings(secrets=(SECRET,)), InMemoryEventStore(), None,  # type: ignore[arg-type]
-        IngestMetrics(), {},
-    )
-    document: dict[str, Any] = create_app(deps).openapi_schema.to_schema()
+    ingest = wire_ingest(IngestSettings(secrets=(SECRET,)),
+                         IngestAdapters(InMemoryEventStore(), InMemoryModelTypeCatalog()))
+    document: dict[str, Any] = create_app(ingest.deps).openapi_schema.to_schema()
     return document
 
 

@@ -1,5 +1,6 @@
 """The reporter's parts on in-memory twins (event store, ledger, audit log) and a recording
-Labelbox port: unit tests of the deliverer and the reconciler, without PostgreSQL."""
+Labelbox port, wired by production's :func:`wire_reporter`: unit tests of the deliverer and
+the reconciler, without PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 from eventlog import NewEvent, RecordedEvent
 from eventlog.memory import InMemoryEventStore
 from services.reporter.audit import InMemoryAuditLog
+from services.reporter.bootstrap import ReporterAdapters, wire_reporter
 from services.reporter.calls import CallPolicy, LabelboxCalls
 from services.reporter.deliverer import Deliverer
 from services.reporter.ledger_memory import InMemoryLedger
-from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
 from services.reporter.settings import ReporterSettings
 from tests.reporter import events as ev
@@ -60,11 +61,6 @@ def in_memory_reporter(tmp_path: Path, port: RecordingLabelbox | None = None
     settings = unit_settings(tmp_path)
     store, ledger, audit = InMemoryEventStore(), InMemoryLedger(), InMemoryAuditLog()
     port = port or RecordingLabelbox()
-    metrics = ReporterMetrics()
-    calls = LabelboxCalls(audit, settings.policy, metrics,
-                          acknowledgement_threads=settings.acknowledge_concurrency)
-    deliverer = Deliverer(port, calls, store, settings)
-    reconciler = Reconciler(store, ledger, deliverer, metrics,
-                            concurrency=settings.concurrency,
-                            acknowledge_concurrency=settings.acknowledge_concurrency)
-    return InMemoryReporter(store, ledger, audit, port, calls, deliverer, reconciler, settings)
+    built = wire_reporter(settings, ReporterAdapters(store, ledger, audit), port)
+    return InMemoryReporter(store, ledger, audit, port, built.calls, built.deliverer,
+                            built.reconciler, settings)
