@@ -269,6 +269,7 @@ class Number(Setting[float]):
 class Integer(Setting[int]):
     default: int
     minimum: int
+    maximum: int | None = None
 
     blank_is_unset = False
 
@@ -276,6 +277,8 @@ class Integer(Setting[int]):
         value = parse_number(self.name, raw, self.minimum)
         if not value.is_integer():
             raise SettingsError(f"{self.name} must be a whole number, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise SettingsError(f"{self.name} must be at most {self.maximum}, got {raw!r}")
         return int(value)
 
     def unset(self) -> int:
@@ -283,6 +286,8 @@ class Integer(Setting[int]):
 
     @property
     def accepted(self) -> str:
+        if self.maximum is not None:
+            return f"whole number from {self.minimum} to {self.maximum}"
         return f"whole number ≥ {self.minimum}"
 
 

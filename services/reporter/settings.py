@@ -58,7 +58,7 @@ SWEEP = _positive("TRAINBRIDGE_REPORTER_SWEEP_SECONDS", 30.0,
 METRICS_HOST = Text(name="TRAINBRIDGE_REPORTER_METRICS_HOST", default="0.0.0.0",
                     description="the address of the reporter's `/metrics`")
 METRICS_PORT = Integer(
-    name="TRAINBRIDGE_REPORTER_METRICS_PORT", default=9102, minimum=0,
+    name="TRAINBRIDGE_REPORTER_METRICS_PORT", default=9102, minimum=0, maximum=65535,
     description="the port of the reporter's `/metrics` (`0`: off; "
                 "`trainbridge reporter --metrics-port` overrides it)")
 SETTINGS = (API_KEY, ARTIFACTS_URL, ENDPOINT, CALL_TIMEOUT, CALLS_PER_SECOND, MAX_ATTEMPTS,

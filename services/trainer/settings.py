@@ -39,7 +39,7 @@ FETCH_CONCURRENCY = Integer(name="TRAINBRIDGE_FETCH_CONCURRENCY", default=8, min
 METRICS_HOST = Text(name="TRAINBRIDGE_TRAINER_METRICS_HOST", default="0.0.0.0",
                     description="the address of the trainer's `/healthz` and `/metrics`")
 METRICS_PORT = Integer(
-    name="TRAINBRIDGE_TRAINER_METRICS_PORT", default=9101, minimum=0,
+    name="TRAINBRIDGE_TRAINER_METRICS_PORT", default=9101, minimum=0, maximum=65535,
     description="the port of the trainer's `/healthz` and `/metrics` (`0`: off; "
                 "`trainbridge trainer --metrics-port` overrides it)")
 SETTINGS = (ARTIFACTS_URL, LEASE_SECONDS, DEADLINE_SECONDS, DEADLINES, MEMORY_LIMIT_BYTES,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,16 @@ def test_known_secrets_are_masked_wherever_they_appear(tmp_path: Path) -> None:
               "whsec-from-file, role pw ingest-pw, level INFO")
     assert mask(echoed, secrets) == ("password authentication failed (***), key ***, "
                                      "secret ***, role pw ***, level INFO")
+
+
+@pytest.mark.parametrize(("name", "read"), [
+    ("TRAINBRIDGE_TRAINER_METRICS_PORT", TrainerSettings.from_env),
+    ("TRAINBRIDGE_REPORTER_METRICS_PORT", ReporterSettings.from_env),
+])
+def test_a_port_beyond_65535_is_refused_with_the_variable_named(
+    name: str, read: Callable[[Mapping[str, str]], object],
+) -> None:
+    environ = {name: "70000", "LABELBOX_API_KEY": "k"}
+
+    with pytest.raises(SettingsError, match=f"{name} must be at most 65535, got '70000'"):
+        read(environ)

@@ -35,11 +35,11 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     from eventlog.runner import run_until_signalled
     from services.reporter.entrypoint import serve
-    from services.reporter.settings import ReporterSettings
+    from services.reporter.settings import METRICS_PORT, ReporterSettings
 
     reporter = ReporterSettings.from_env(environ)
-    if args.metrics_port is not None:
-        reporter = replace(reporter, metrics_port=args.metrics_port)
+    if args.metrics_port is not None:  # within the setting's bounds, like the variable
+        reporter = replace(reporter, metrics_port=METRICS_PORT.parse(str(args.metrics_port)))
     database, broker, relay = service_settings(environ)
     starting("reporter", database, broker, reporter_id=reporter.reporter_id,
              labelbox=redact(reporter.endpoint), artifacts=redact(reporter.artifacts_url),

@@ -34,11 +34,11 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     from eventlog.runner import run_until_signalled
     from services.trainer.entrypoint import serve
-    from services.trainer.settings import TrainerSettings
+    from services.trainer.settings import METRICS_PORT, TrainerSettings
 
     trainer = TrainerSettings.from_env(environ)
-    if args.metrics_port is not None:
-        trainer = replace(trainer, metrics_port=args.metrics_port)
+    if args.metrics_port is not None:  # within the setting's bounds, like the variable
+        trainer = replace(trainer, metrics_port=METRICS_PORT.parse(str(args.metrics_port)))
     database, broker, relay = service_settings(environ)
     starting("trainer", database, broker, trainer_id=trainer.trainer_id,
              artifacts=redact(trainer.artifacts_url), lease_seconds=trainer.lease_seconds,
