@@ -2,13 +2,15 @@
 ``trainbridge parked``. All their SQL lives in this module; it reads the audit views of
 migration 0005 (``model_runs``, ``run_timeline``, ``labelbox_delivery_problems``).
 
-Each command prints a table for people by default and JSON (``--json``) for scripts."""
+Each command prints a table for people by default and JSON (``--json``) for scripts;
+``runs --watch`` and ``audit --follow`` keep printing until the runs they show have ended."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -40,7 +42,7 @@ last_error, failed_stage, parked_deliveries
 _RUN = f"SELECT {_RUN_COLUMNS} FROM model_runs WHERE model_run_id = $1"
 
 _TIMELINE = """
-SELECT at, source, kind, attempt, outcome, detail FROM run_timeline
+SELECT at, source, kind, attempt, outcome, detail, seq FROM run_timeline
 WHERE model_run_id = $1 ORDER BY at, source, seq
 """
 
@@ -231,7 +233,7 @@ def _call_summary(detail: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def render_audit(run: Mapping[str, Any], timeline: Sequence[Mapping[str, Any]]) -> str:
+def _audit_head(run: Mapping[str, Any]) -> str:
     head = (f"model run {run['model_run_id']} ({run['model_type']}): {run['status']}, "
             f"attempt {run['latest_attempt']}, Labelbox shows "
             f"{run['labelbox_status'] or 'nothing yet'}, requested {_time(run['requested_at'])}"
@@ -239,12 +241,26 @@ def render_audit(run: Mapping[str, Any], timeline: Sequence[Mapping[str, Any]]) 
             f"{run['parked_deliveries']} parked deliveries")
     if run["last_error"]:
         head += f"\nlast error: {run['last_error']}"
-    rows = [[_time(t["at"], millis=True), t["source"], t["kind"], str(t["attempt"]),
+    return head
+
+
+def _timeline_rows(timeline: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [[_time(t["at"], millis=True), t["source"], t["kind"], str(t["attempt"]),
              t["outcome"] or "",
              _event_summary(t["kind"], t["detail"]) if t["source"] == "event"
              else _call_summary(t["detail"])] for t in timeline]
-    return head + "\n\n" + table(["AT (UTC)", "SOURCE", "KIND", "ATTEMPT", "OUTCOME",
-                                  "DETAIL"], rows)
+
+
+_TIMELINE_HEADERS = ["AT (UTC)", "SOURCE", "KIND", "ATTEMPT", "OUTCOME", "DETAIL"]
+
+
+def render_audit(run: Mapping[str, Any], timeline: Sequence[Mapping[str, Any]]) -> str:
+    return _audit_head(run) + "\n\n" + table(_TIMELINE_HEADERS, _timeline_rows(timeline))
+
+
+def render_new_entries(timeline: Sequence[Mapping[str, Any]]) -> str:
+    """Timeline entries that appeared since the last print, as rows without a header."""
+    return "".join(table(_TIMELINE_HEADERS, _timeline_rows(timeline)).splitlines(True)[1:])
 
 
 def render_parked(parked: Sequence[Mapping[str, Any]]) -> str:
@@ -281,3 +297,53 @@ async def parked_command(database: DatabaseSettings, *, as_json: bool) -> str:
     async with pooled(database) as pool, translated_errors(pool):
         parked = await parked_deliveries(pool)
     return to_json(parked) + "\n" if as_json else render_parked(parked)
+
+
+# ---------------------------------------------------------------- watching
+
+
+def ended(run: Mapping[str, Any]) -> bool:
+    return run["status"] in ("COMPLETE", "FAILED")
+
+
+def redrawn(text: str, *, terminal: bool, first: bool) -> str:
+    """One refresh of ``runs --watch``: on a terminal it redraws the screen in place (cursor
+    home, clear screen); elsewhere refreshes follow each other, a blank line apart."""
+    if terminal:
+        return "\x1b[H\x1b[2J" + text
+    return text if first else "\n" + text
+
+
+async def watch_runs(database: DatabaseSettings, where: RunFilter, *, interval: float,
+                     write: Callable[[str], None], terminal: bool,
+                     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    """Print the runs table every ``interval`` seconds until every run it lists has ended
+    (COMPLETE or FAILED); the last table printed shows them ended."""
+    async with pooled(database) as pool, translated_errors(pool):
+        first = True
+        while True:
+            runs = await list_runs(pool, where)
+            write(redrawn(render_runs(runs), terminal=terminal, first=first))
+            if all(ended(r) for r in runs):
+                return
+            first = False
+            await sleep(interval)
+
+
+async def follow_audit(database: DatabaseSettings, model_run_id: str, *, interval: float,
+                       write: Callable[[str], None],
+                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    """Print the run's audit, then each new timeline entry as it appears (looking every
+    ``interval`` seconds) until the run has ended; then one line with its final state."""
+    async with pooled(database) as pool, translated_errors(pool):
+        run, timeline = await run_audit(pool, model_run_id)
+        write(render_audit(run, timeline))
+        seen = {(t["source"], t["seq"]) for t in timeline}
+        while not ended(run):
+            await sleep(interval)
+            run, timeline = await run_audit(pool, model_run_id)
+            new = [t for t in timeline if (t["source"], t["seq"]) not in seen]
+            seen |= {(t["source"], t["seq"]) for t in new}
+            if new:
+                write(render_new_entries(new))
+        write("\n" + _audit_head(run) + "\n")

@@ -1,4 +1,5 @@
-"""``trainbridge audit MODEL_RUN_ID``: one run's state and timeline (``run_timeline``)."""
+"""``trainbridge audit MODEL_RUN_ID``: one run's state and timeline (``run_timeline``);
+``--follow`` then prints each new entry until the run has ended."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from collections.abc import Mapping
 
 from trainbridge.commands.common import Subparsers
-from trainbridge.commands.views import show
+from trainbridge.commands.views import interval, keep_showing, refused, show, write
 
 
 def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
@@ -17,6 +18,11 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("model_run_id", metavar="MODEL_RUN_ID")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--follow", action="store_true",
+                        help="then print each new timeline entry until the run has ended "
+                             "(Ctrl-C stops it)")
+    parser.add_argument("--interval", type=interval, default=2.0, metavar="SECONDS",
+                        help="seconds between looks at the timeline with --follow (2)")
     parser.set_defaults(run=run)
 
 
@@ -27,5 +33,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from trainbridge import operator
 
     database = DatabaseSettings.from_env(environ)
+    if args.follow:
+        if args.json:
+            return refused("audit", ValueError("--follow prints a timeline for people; for "
+                                               "scripts, run --json again instead"))
+        return keep_showing("audit", database, partial(
+            operator.follow_audit, database, args.model_run_id, interval=args.interval,
+            write=write))
     return show("audit", database, partial(operator.audit_command, database,
                                            args.model_run_id, as_json=args.json))

@@ -1,12 +1,14 @@
-"""``trainbridge runs``: model runs, newest first (the ``model_runs`` view)."""
+"""``trainbridge runs``: model runs, newest first (the ``model_runs`` view); ``--watch``
+refreshes them until they have all ended."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 
 from trainbridge.commands.common import Subparsers
-from trainbridge.commands.views import refused, show
+from trainbridge.commands.views import interval, keep_showing, refused, show, write
 
 
 def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
@@ -25,6 +27,11 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument("--limit", type=int, default=50, metavar="N",
                         help="at most N runs (50)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--watch", action="store_true",
+                        help="refresh the table until every listed run has ended (Ctrl-C "
+                             "stops it)")
+    parser.add_argument("--interval", type=interval, default=2.0, metavar="SECONDS",
+                        help="seconds between refreshes with --watch (2)")
     parser.set_defaults(run=run)
 
 
@@ -43,5 +50,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             limit=args.limit)
     except ValueError as exc:
         return refused("runs", exc)
+    if args.watch:
+        if args.json:
+            return refused("runs", ValueError("--watch draws a table for people; for "
+                                              "scripts, run --json again instead"))
+        return keep_showing("runs", database, partial(
+            operator.watch_runs, database, where, interval=args.interval, write=write,
+            terminal=sys.stdout.isatty()))
     return show("runs", database,
                 partial(operator.runs_command, database, where, as_json=args.json))
