@@ -1,10 +1,13 @@
 """Fetching data row content: inline text as is, URLs over HTTP with a timeout, a size
-limit and bounded concurrency. A row that cannot be fetched fails the run with its id."""
+limit and bounded concurrency. A row that cannot be fetched fails the run with its id. The
+log follows a long fetch: rows fetched n/N every 10 % or every few seconds, whichever first."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import httpx
@@ -14,6 +17,7 @@ from services.trainer.pipeline import Example
 from services.trainer.settings import FetchLimits
 
 Media = Literal["text", "image"]
+logger = logging.getLogger(__name__)
 
 
 class FetchError(RuntimeError):
@@ -42,11 +46,44 @@ async def fetch_bytes(client: httpx.AsyncClient, url: str, limits: FetchLimits) 
         raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
 
 
+class FetchProgress:
+    """Logs "rows fetched n/N" once 10 % more rows have arrived or ``every`` seconds have
+    passed since the last line (whichever comes first), and the last row with the time the
+    whole fetch took."""
+
+    def __init__(self, total: int, *, every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._total = total
+        self._step = max(1, total // 10)
+        self._every = every
+        self._clock = clock
+        self._started = self._logged_at = clock()
+        self._fetched = self._logged = 0
+        logger.info("fetching %d rows", total)
+
+    def fetched(self) -> None:
+        self._fetched += 1
+        now = self._clock()
+        if self._fetched == self._total:
+            logger.info("rows fetched %d/%d in %.1fs", self._fetched, self._total,
+                        now - self._started)
+        elif (self._fetched - self._logged >= self._step
+              or now - self._logged_at >= self._every):
+            logger.info("rows fetched %d/%d (%.1fs)", self._fetched, self._total,
+                        now - self._started)
+        else:
+            return
+        self._logged, self._logged_at = self._fetched, now
+
+
 async def load_examples(
-    refs: Sequence[RowRef], media: Media, client: httpx.AsyncClient, limits: FetchLimits
+    refs: Sequence[RowRef], media: Media, client: httpx.AsyncClient, limits: FetchLimits,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[Example]:
     """Examples in the order of ``refs``, at most ``limits.concurrency`` fetches at once."""
     slots = asyncio.Semaphore(limits.concurrency)
+    to_fetch = sum(1 for ref in refs if ref.is_url)
+    progress = FetchProgress(to_fetch, clock=clock) if to_fetch else None
 
     async def load(ref: RowRef) -> Example:
         if not ref.is_url:
@@ -59,6 +96,8 @@ async def load_examples(
                 content = await fetch_bytes(client, ref.row_data, limits)
             except FetchError as exc:
                 raise FetchError(f"data row {ref.data_row_id}: {exc}") from None
+        if progress:
+            progress.fetched()
         value: str | bytes = content.decode("utf-8", "replace") if media == "text" else content
         return Example(ref.data_row_id, value, ref.annotations, ref.labelled, ref.split)
 

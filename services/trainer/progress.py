@@ -1,6 +1,7 @@
 """Training progress as events: a pipeline may report every step, but the trainer appends a
 ``TrainingProgressed`` event at most once per interval (the first at once), so a fast loop
-cannot flood the log or Labelbox. The reporter mirrors only the latest."""
+cannot flood the log or Labelbox. The reporter mirrors only the latest. For people reading
+the log, :class:`StageLog` logs each stage as it starts and, with its duration, as it ends."""
 
 from __future__ import annotations
 
@@ -47,3 +48,28 @@ class ProgressThrottle:
         except Exception:
             # Progress is a courtesy: what cannot be recorded never fails the training.
             logger.exception("%s: progress %s not recorded", self._stream_id, progress)
+
+
+class StageLog:
+    """One line as a stage starts and one as it ends, with how long it took: a stage ends
+    when the next starts, or with the run (``finished`` or ``failed``)."""
+
+    def __init__(self, stream_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream_id = stream_id
+        self._clock = clock
+        self._current: tuple[str, float] | None = None
+
+    def started(self, stage: str, metadata: dict[str, str]) -> None:
+        self.ended("finished")
+        shown = " ".join(f"{name}={value}" for name, value in metadata.items())
+        logger.info("%s: stage %s started%s", self._stream_id, stage,
+                    f" ({shown})" if shown else "")
+        self._current = (stage, self._clock())
+
+    def ended(self, how: str) -> None:
+        if self._current is None:
+            return
+        stage, since = self._current
+        self._current = None
+        logger.info("%s: stage %s %s in %.1fs", self._stream_id, stage, how,
+                    self._clock() - since)

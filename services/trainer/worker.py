@@ -36,7 +36,7 @@ from services.trainer.fitness import check_export
 from services.trainer.jobs import TrainingJob, TrainingJobs
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.pipeline import DataError, Pipeline
-from services.trainer.progress import ProgressThrottle
+from services.trainer.progress import ProgressThrottle, StageLog
 from services.trainer.settings import TrainerSettings
 from services.trainer.unit_of_work import TrainerStore
 
@@ -200,7 +200,10 @@ class TrainingWorker:
                                   f"attempt-{job.attempt}"),
         )
 
+        stages = StageLog(job.stream_id)
+
         async def on_stage(report: StageReport) -> None:
+            stages.started(report.stage, report.metadata)
             await self._store.append(job.stream_id, [emit(
                 STAGE_STARTED, {"stage": report.stage, "metadata": report.metadata},
                 step=report.stage)])
@@ -211,8 +214,10 @@ class TrainingWorker:
         try:
             result = await self._executor.run(task, on_stage, deadline, on_progress)
         except TrainingFailure as failure:
+            stages.ended("failed")
             await self._fail(job, emit, failure.stage, failure.message, failure.detail)
             return
+        stages.ended("finished")
         evaluation = result.evaluation
         headline = {name: f"{value:.4f}" for name, value in evaluation.scores.items()}
         await self._finish(job, succeeded=True, events=[

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
 from eventlog.contract import Answer, BoundingBox, Checklist, Radio, TextEntity
 from fake_labelbox.samples import export_row as sample
 from services.trainer.export_rows import ExportFormatError, read_rows
-from services.trainer.fetch import FetchError, load_examples
+from services.trainer.fetch import FetchError, FetchProgress, load_examples
 from services.trainer.pipelines.image_classification import ImageClassification
 from services.trainer.pipelines.text_classification import TextClassification
 from services.trainer.settings import FetchLimits
@@ -177,3 +179,63 @@ def test_an_infinite_coordinate_is_not_a_number() -> None:
 
     with pytest.raises(ExportFormatError, match="data row dr-6: box 'car' top: inf"):
         read_rows([row], "model-1", "run-1")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fetch_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "services.trainer.fetch"]
+
+
+def test_a_fast_fetch_is_logged_every_10_percent_and_once_done(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.trainer.fetch")
+    clock = Clock()
+    progress = FetchProgress(50, clock=clock)
+    for _ in range(50):
+        clock.now += 0.1
+        progress.fetched()
+
+    assert fetch_lines(caplog) == [
+        "fetching 50 rows",
+        *(f"rows fetched {n}/50 ({n / 10:.1f}s)" for n in range(5, 50, 5)),
+        "rows fetched 50/50 in 5.0s"]
+
+
+def test_a_slow_fetch_is_logged_every_few_seconds(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="services.trainer.fetch")
+    clock = Clock()
+    progress = FetchProgress(1000, every=5.0, clock=clock)
+    for _ in range(12):
+        clock.now += 2.0
+        progress.fetched()
+
+    assert fetch_lines(caplog) == ["fetching 1000 rows", "rows fetched 3/1000 (6.0s)",
+                                   "rows fetched 6/1000 (12.0s)", "rows fetched 9/1000 (18.0s)",
+                                   "rows fetched 12/1000 (24.0s)"]
+
+
+async def test_fetching_urls_logs_how_many_rows_arrived_and_how_long_it_took(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.trainer.fetch")
+    examples = text_examples(30)
+    files = {f"/{e.data_row_id}.txt": str(e.content).encode() for e in examples}
+    with serving(files) as base:
+        rows = [export_row(e.data_row_id, f"{base}/{e.data_row_id}.txt", label_of(e), None)
+                for e in examples] + [export_row("dr-inline", "inline text", "sports", None)]
+        async with httpx.AsyncClient() as client:
+            await load_examples(read_rows(rows, "model-1", "run-1"), "text", client,
+                                FetchLimits(concurrency=4))
+
+    lines = fetch_lines(caplog)
+    assert lines[0] == "fetching 30 rows"  # the inline row is not fetched
+    assert [line.split()[2] for line in lines[1:]] == [f"{n}/30" for n in range(3, 31, 3)]
+    assert lines[-1].startswith("rows fetched 30/30 in ")

@@ -3,13 +3,16 @@ every step without flooding the log or Labelbox; the first report is recorded at
 
 from __future__ import annotations
 
+import logging
 from functools import partial
+
+import pytest
 
 from eventlog.memory import InMemoryEventStore
 from services.trainer.events import trainer_event
 from services.trainer.executor import ProgressReport
 from services.trainer.pipeline import Progress
-from services.trainer.progress import ProgressThrottle
+from services.trainer.progress import ProgressThrottle, StageLog
 
 STREAM = "model_run-run-1"
 
@@ -79,3 +82,25 @@ def test_the_child_sends_at_most_one_report_per_interval_and_always_the_last() -
 
     steps = [r.progress.step for r in sent if isinstance(r, ProgressReport)]
     assert steps[0] == 1 and steps[-1] == 1000 and len(steps) < 10
+
+
+def test_the_log_shows_each_stage_starting_and_ending_with_its_duration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    stages = StageLog(STREAM, clock=clock)
+    caplog.set_level(logging.INFO, logger="services.trainer.progress")
+
+    stages.started("PREPARING_DATA", {"rows": "150"})
+    clock.now += 1.25
+    stages.started("TRAINING_MODEL", {})
+    clock.now += 30.0
+    stages.ended("failed")
+    stages.ended("failed")  # nothing is running any more: no line
+
+    assert caplog.messages == [
+        "model_run-run-1: stage PREPARING_DATA started (rows=150)",
+        "model_run-run-1: stage PREPARING_DATA finished in 1.2s",
+        "model_run-run-1: stage TRAINING_MODEL started",
+        "model_run-run-1: stage TRAINING_MODEL failed in 30.0s",
+    ]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from eventlog import NewEvent, RecordedEvent, event_metadata
 from eventlog.artifacts import read_artifact, write_artifact
@@ -110,6 +113,27 @@ async def test_a_request_asks_for_the_data_then_a_queued_job_trains_to_completio
     assert completed.data["config"]["C"] == 10.0
     assert all(e.correlation_id == "corr-1" for e in events)
     assert await sql.fetchval("SELECT status FROM training_jobs") == "done"
+
+
+async def test_the_log_follows_each_stage_of_a_run_with_its_duration(
+    store: PostgresEventStore, database: Database, settings: TrainerSettings,
+    http: httpx.AsyncClient, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines()))
+    job = await PostgresTrainingJobs(database, "trainer-a", 30).claim()
+    assert job is not None
+    caplog.set_level(logging.INFO, logger="services.trainer")
+
+    await worker(database, settings, http).process(job)
+
+    stages = [r.getMessage() for r in caplog.records if ": stage " in r.getMessage()]
+    assert [" ".join(line.split()[2:4]) for line in stages] == [
+        "PREPARING_DATA started", "PREPARING_DATA finished", "TRAINING_MODEL started",
+        "TRAINING_MODEL finished", "PREDICTING started", "PREDICTING finished",
+        "EVALUATING started", "EVALUATING finished"]
+    assert all(line.startswith(f"{STREAM}: stage ") for line in stages)
+    assert all(re.search(r" finished in \d+\.\ds$", line) for line in stages[1::2])
 
 
 async def test_an_unknown_model_type_fails_at_once(store: PostgresEventStore) -> None:
