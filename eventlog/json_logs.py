@@ -1,12 +1,15 @@
 """One JSON object per log line, with the model run id and correlation id of the run being
-served (set per request in ingest, per delivery in every consumer)."""
+served (set per request in ingest, per delivery in every consumer); or, for people, one
+readable line (time, level, service, model run, message)."""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 model_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "model_run_id", default=None
@@ -38,9 +41,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line)
 
 
-def use_json_logs(level: str = "INFO", redacting: logging.Filter | None = None) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+class TextFormatter(logging.Formatter):
+    """``09:14:02.123 INFO    trainer    run-1  model_run-run-1: stage PREDICTING started``:
+    the service is the package the logger belongs to (``services.trainer.worker`` →
+    ``trainer``), the model run ``-`` outside of one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        parts = record.name.split(".")
+        service = parts[1] if parts[0] == "services" and len(parts) > 1 else parts[0]
+        line = (f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d} {record.levelname:<7} "
+                f"{service:<10} {model_run_id.get() or '-'}  {record.getMessage()}")
+        if record.exc_text:  # already formatted (and redacted) by the RedactingFilter
+            line += "\n" + record.exc_text
+        elif record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def chosen_formatter(log_format: str, stream: TextIO) -> logging.Formatter:
+    """``TRAINBRIDGE_LOG_FORMAT``: ``TEXT`` or ``JSON``, or ``AUTO`` — text on a terminal."""
+    if log_format == "TEXT" or (log_format == "AUTO" and stream.isatty()):
+        return TextFormatter()
+    return JsonFormatter()
+
+
+def use_json_logs(level: str = "INFO", redacting: logging.Filter | None = None,
+                  log_format: str = "JSON", stream: TextIO | None = None) -> None:
+    """Every log line to ``stream`` (stderr) in the format chosen (JSON by default)."""
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(chosen_formatter(log_format, stream))
     if redacting is not None:
         handler.addFilter(redacting)
     root = logging.getLogger()

@@ -79,6 +79,13 @@ LOG_LEVEL = Choice(name="TRAINBRIDGE_LOG_LEVEL", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
                    description="the lowest level logged")
 LOGGING = (LOG_LEVEL,)
+LOG_FORMAT = Choice(name="TRAINBRIDGE_LOG_FORMAT", default="AUTO",
+                    choices=("AUTO", "JSON", "TEXT"),
+                    description="how the services (and `migrate`) write their log lines: `JSON`, "
+                                "one object a line; `TEXT`, one readable line (time, level, "
+                                "service, model run, message); `AUTO`, text on a terminal "
+                                "and under `trainbridge dev`, JSON otherwise")
+LOG_OUTPUT = (LOG_FORMAT,)
 
 ARTIFACTS_URL = Location(
     name="TRAINBRIDGE_ARTIFACTS_URL", default="artifacts",
@@ -103,6 +110,11 @@ DEFAULT_AMQP_URL = AMQP_URL.default
 def log_level(environ: Mapping[str, str]) -> str:
     """``TRAINBRIDGE_LOG_LEVEL``, read by every command before anything else."""
     return LOG_LEVEL.read(environ)
+
+
+def log_format(environ: Mapping[str, str]) -> str:
+    """``TRAINBRIDGE_LOG_FORMAT``, read by the commands that log as services."""
+    return LOG_FORMAT.read(environ)
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -22,7 +22,8 @@ class Group:
     settings: tuple[Declared, ...]
 
 
-EVERY_COMMAND = Group("Every command", "Read first, before any other setting.", shared.LOGGING)
+EVERY_COMMAND = Group("Every command", "Read first, before any other setting.",
+                      (*shared.LOGGING, *shared.LOG_OUTPUT))
 DATABASE = Group("The database", "Every command that uses the event log.", shared.DATABASE)
 MESSAGING = Group("RabbitMQ and the outbox relay",
                   "The three long-running services.",

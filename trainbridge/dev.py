@@ -161,6 +161,7 @@ def child_specs(options: DevOptions) -> list[ChildSpec]:
 def dev_environment(options: DevOptions, environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("TRAINBRIDGE_LOG_FORMAT", "text")  # the children's stderr is a pipe to us
     if options.demo:
         env["LABELBOX_API_KEY"] = DEMO_API_KEY
         env["TRAINBRIDGE_LABELBOX_ENDPOINT"] = f"http://127.0.0.1:{options.fake_port}/graphql"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -52,6 +53,10 @@ async def test_the_demo_reaches_complete_at_the_fake_labelbox(
     assert "Labelbox shows TRAINING_MODEL" in output
     for prefix in ("ingest       |", "trainer      |", "reporter     |", "fake-labelbox|"):
         assert prefix in output, prefix
+    # the services log readable lines under dev, not JSON: time, level, service, run, message
+    assert re.search(r"trainer +\| \d\d:\d\d:\d\d\.\d{3} INFO +trainer +\S+  model_run-\S+: "
+                     r"stage TRAINING_MODEL finished in \d+\.\ds", output), output[-3000:]
+    assert '{"ts": ' not in output
 
 
 async def test_ctrl_c_stops_every_service_cleanly(

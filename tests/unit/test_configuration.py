@@ -14,7 +14,13 @@ import pytest
 from eventlog import settings as shared
 from eventlog.config import Declared
 from eventlog.redaction import SECRET_SETTING
-from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, log_level
+from eventlog.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    RelaySettings,
+    log_format,
+    log_level,
+)
 from services.ingest import settings as ingest
 from services.ingest.settings import IngestSettings
 from services.reporter import settings as reporter
@@ -62,13 +68,14 @@ def names(settings: tuple[Declared, ...]) -> set[str]:
 
 @pytest.mark.parametrize(("read", "settings"), [
     (log_level, shared.LOGGING),
+    (log_format, shared.LOG_OUTPUT),
     (DatabaseSettings.from_env, shared.DATABASE),
     (BrokerSettings.from_env, shared.BROKER),
     (RelaySettings.from_env, shared.RELAY),
     (IngestSettings.from_env, ingest.SETTINGS),
     (TrainerSettings.from_env, trainer.SETTINGS),
     (ReporterSettings.from_env, reporter.SETTINGS),
-], ids=["logging", "database", "broker", "relay", "ingest", "trainer", "reporter"])
+], ids=["logging", "log format", "database", "broker", "relay", "ingest", "trainer", "reporter"])
 def test_each_settings_object_reads_exactly_the_settings_declared_for_it(
     read: Callable[[Mapping[str, str]], object], settings: tuple[Declared, ...],
 ) -> None:

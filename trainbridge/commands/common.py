@@ -10,7 +10,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from eventlog.redaction import RedactingFilter, known_secrets, redact
-from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings, log_level
+from eventlog.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    RelaySettings,
+    log_format,
+    log_level,
+)
 
 T = TypeVar("T")
 
@@ -21,13 +27,14 @@ def service_settings(
     environ: Mapping[str, str],
 ) -> tuple[DatabaseSettings, BrokerSettings, RelaySettings]:
     """What every long-running service reads: database, broker and relay settings. It also
-    switches logging to JSON lines (after the settings, so a configuration error still
-    reads as plain text), keeping the redaction."""
+    switches logging to JSON lines, or readable lines (``TRAINBRIDGE_LOG_FORMAT``), after the
+    settings, so a configuration error still reads as plain text; keeping the redaction."""
     from eventlog.json_logs import use_json_logs
 
     settings = (DatabaseSettings.from_env(environ), BrokerSettings.from_env(environ),
                 RelaySettings.from_env(environ))
-    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)))
+    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)),
+                  log_format(environ))
     return settings
 
 

@@ -7,7 +7,7 @@ import argparse
 import logging
 from collections.abc import Mapping
 
-from eventlog.settings import log_level
+from eventlog.settings import log_format, log_level
 from trainbridge.commands.common import Subparsers
 
 
@@ -22,8 +22,9 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    """Logs JSON lines like the services (Alembic's ``Running upgrade …`` lines too, their
-    multi-line descriptions kept inside one object), once the settings are read."""
+    """Logs like the services, once the settings are read: JSON lines by default (Alembic's
+    ``Running upgrade …`` lines too, their multi-line descriptions kept inside one object),
+    or the readable lines ``TRAINBRIDGE_LOG_FORMAT`` may choose."""
     from importlib.metadata import version
 
     from eventlog import migrate
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from eventlog.settings import DatabaseSettings, read_setting
 
     settings = DatabaseSettings.from_env(environ)
-    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)))
+    use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)),
+                  log_format(environ))
     logging.getLogger("trainbridge").info("trainbridge migrate %s: migrating %s to %s",
                                           version("trainbridge"), redact(settings.url),
                                           args.revision)
