@@ -5,16 +5,17 @@ command runs through ``trainbridge.cli.main`` on a thread of its own."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Awaitable
 
 import pytest
 
 from eventlog import NewEvent
 from eventlog.postgres import PostgresEventStore
-from eventlog.settings import DatabaseSettings
 from tests.reporter import events as ev
 from trainbridge.cli import main
-from trainbridge.commands.views import keep_showing
 from trainbridge.operator import redrawn
 
 MESSAGE = "training ran out of memory at 12 GiB"
@@ -139,17 +140,25 @@ async def test_audit_follow_of_a_run_that_has_ended_prints_it_and_exits(
 
 
 async def test_ctrl_c_ends_watching_quietly_with_exit_0(
-    database_url: str, capsys: pytest.CaptureFixture[str],
+    store: PostgresEventStore, database_url: str,
 ) -> None:
-    async def interrupted() -> None:
-        raise KeyboardInterrupt
+    await record(store, "run-busy", ev.requested("run-busy"))
+    watching = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trainbridge", "runs", "--watch", "--interval", "0.05",
+        env={**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert watching.stdout is not None
+        while b"IN_PROGRESS" not in await asyncio.wait_for(watching.stdout.readline(), 30):
+            pass
+        watching.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(watching.communicate(), 30)
+    finally:
+        if watching.returncode is None:
+            watching.kill()
+            await watching.wait()
 
-    database = DatabaseSettings(url=database_url)
-    code = await asyncio.get_running_loop().run_in_executor(
-        None, keep_showing, "runs", database, interrupted)
-
-    assert code == 0
-    assert capsys.readouterr().err == ""
+    assert (watching.returncode, err.decode()) == (0, "")
 
 
 async def test_watching_refuses_json_an_unknown_run_and_an_interval_of_0(
