@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.follow:
         if args.json:
             return refused("audit", ValueError("--follow prints a timeline for people; for "
-                                               "scripts, run --json again instead"))
+                                               "scripts, poll with --json instead"))
         return keep_showing("audit", database, partial(
             operator.follow_audit, database, args.model_run_id, interval=args.interval,
             write=write))

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.watch:
         if args.json:
             return refused("runs", ValueError("--watch draws a table for people; for "
-                                              "scripts, run --json again instead"))
+                                              "scripts, poll with --json instead"))
         return keep_showing("runs", database, partial(
             operator.watch_runs, database, where, interval=args.interval, write=write,
             terminal=sys.stdout.isatty()))
