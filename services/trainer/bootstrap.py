@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from eventlog.consumer import EventConsumer, HandlerOf, Subscription
+from eventlog.metrics import MessagingCollector
 from eventlog.model_types import ModelTypeCatalog, PostgresModelTypeCatalog
 from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox
 from eventlog.relay import OutboxRelay
@@ -97,6 +98,7 @@ def wire_trainer(
         store.on_commit(relay.wake)
         messaging = Messaging(relay, EventConsumer(
             store, broker, Subscription("trainer", SUBSCRIBED, handler)))
+        MessagingCollector(metrics.registry, relay, [messaging.consumer])
     worker = TrainingWorker(
         store, adapters.jobs,
         executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),

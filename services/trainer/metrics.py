@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from prometheus_client import Counter
+
+from eventlog.metrics import service_registry
 
 JOB_RESULTS = ("succeeded", "failed")
 
 
 class TrainerMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)  # memory and CPU of the trainer itself
+        self.registry = service_registry()  # with the memory and CPU of the trainer itself
         self.jobs_claimed = Counter(
             "trainbridge_trainer_jobs_claimed",
             "Training jobs this trainer claimed (a dead trainer's job taken over included)",
