@@ -6,7 +6,7 @@ import time
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from eventlog.metrics import service_registry
+from eventlog.metrics import OutboxBacklog, service_registry
 from services.trainer.executor import (
     Executor,
     OnProgress,
@@ -50,6 +50,7 @@ class TrainerMetrics:
             "included)", ["model_type", "stage"], registry=self.registry,
             buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
         )
+        self.relay_backlog = OutboxBacklog(self.registry)
 
 
 class TimedExecutor:
