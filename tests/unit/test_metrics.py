@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from eventlog.metrics import MessagingCollector, OutboxBacklog, service_registry
+from services.ingest.metrics import IngestMetrics
+from services.reporter.metrics import ReporterMetrics
+from services.trainer.metrics import TrainerMetrics
+from trainbridge.metric_names import BY_SERVICE
 
 
 @dataclass
@@ -76,3 +80,24 @@ def test_relay_and_consumer_counters_are_exported_by_queue() -> None:
             in lines)
     assert ('trainbridge_consumer_messages_dead_lettered_total'
             '{queue="trainbridge.reporter-acknowledge"} 1.0' in lines)
+
+
+def declared_names(registry: CollectorRegistry) -> set[str]:
+    """As a query names them: a counter with its ``_total``, anything else by its family."""
+    return {family.name + "_total" if family.type == "counter" else family.name
+            for family in registry.collect()}
+
+
+def test_each_service_declares_every_name_of_the_catalogue() -> None:
+    """The catalogue that dashboards and alerts are checked against, without a run (the
+    end-to-end test scrapes the same names from the real processes)."""
+    ingest, trainer, reporter = IngestMetrics(), TrainerMetrics(), ReporterMetrics()
+    MessagingCollector(ingest.registry, FakeRelay())
+    MessagingCollector(trainer.registry, FakeRelay(), [FakeConsumer("trainbridge.trainer")])
+    MessagingCollector(reporter.registry, FakeRelay(), [FakeConsumer("trainbridge.reporter")])
+    registries = {"ingest": ingest.registry, "trainer": trainer.registry,
+                  "reporter": reporter.registry}
+
+    assert registries.keys() == BY_SERVICE.keys()
+    for service, registry in registries.items():
+        assert set(BY_SERVICE[service]) <= declared_names(registry), service
