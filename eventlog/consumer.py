@@ -98,6 +98,9 @@ class EventConsumer(Generic[U]):
         self.consuming = asyncio.Event()
         """Set while the consumer is subscribed to its queue."""
         self.handled_total = 0
+        self.redelivered_total = 0
+        """Deliveries the broker had delivered before (after a failure, a lost connection or
+        a restart)."""
         self.dead_lettered_total = 0
 
     @property
@@ -181,6 +184,8 @@ class EventConsumer(Generic[U]):
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
+        if message.redelivered or delivery_count(message):
+            self.redelivered_total += 1
         try:
             try:
                 event = from_message(message)

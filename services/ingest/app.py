@@ -1,5 +1,6 @@
 """The HTTP surface Labelbox calls: ``GET /models`` and ``POST /model_run``, plus health,
-readiness, metrics and the OpenAPI schema."""
+readiness and the OpenAPI schema. ``/metrics`` is not here: it is served on a port of its own
+(:mod:`services.ingest.entrypoint`), never on the public webhook port."""
 
 from __future__ import annotations
 
@@ -47,7 +48,6 @@ class IngestDependencies:
     catalog: ModelTypeCatalog
     metrics: IngestMetrics
     readiness: dict[str, ReadinessCheck]
-    backlog: Callable[[], Awaitable[int]] | None = None
 
 
 def _deps(state: State) -> IngestDependencies:
@@ -175,17 +175,6 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(body, status_code=200 if ready else 503)
 
 
-@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    deps = _deps(request.app.state)
-    if deps.backlog is not None:
-        try:
-            deps.metrics.relay_backlog.set(await deps.backlog())
-        except Exception as exc:  # metrics must answer even when the database does not
-            logger.warning("could not read the outbox backlog: %s", exc)
-    return Response(deps.metrics.render(), media_type="text/plain; version=0.0.4")
-
-
 class IngestApp(Litestar):
     """Litestar, with refusals of unread bodies (413) answered after a lingering drain
     (:mod:`services.ingest.lingering`), so the client reads its 413."""
@@ -206,7 +195,7 @@ def create_app(
     request, stopped after the last one, inside the server's graceful shutdown."""
     return IngestApp(
         lifespan=list(lifespan),
-        route_handlers=[list_models, start_model_run, healthz, readyz, metrics],
+        route_handlers=[list_models, start_model_run, healthz, readyz],
         state=State({"deps": deps}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=deps.settings.max_body_bytes,

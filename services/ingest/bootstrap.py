@@ -4,6 +4,7 @@ from any adapters (the unit tests pass the in-memory twins)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from litestar import Litestar
 
 from eventlog import EventStore
+from eventlog.metrics import MessagingCollector
 from eventlog.model_types import ModelTypeCatalog, PostgresModelTypeCatalog
 from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox
 from eventlog.relay import OutboxRelay
@@ -29,7 +31,7 @@ class IngestAdapters:
     catalog: ModelTypeCatalog
     outbox: PostgresOutbox | None = None
     """Needed only with a broker (the relay publishes from it); gives ``/metrics`` its
-    backlog."""
+    backlog (:meth:`Ingest.watch_backlog`)."""
     readiness: Mapping[str, ReadinessCheck] = field(default_factory=dict)
     """A readiness check per backend these adapters reach."""
 
@@ -59,6 +61,7 @@ class Ingest:
 
     deps: IngestDependencies
     relay: OutboxRelay | None
+    outbox: PostgresOutbox | None = None
 
     def app(
         self,
@@ -67,6 +70,12 @@ class Ingest:
         """The web app as served: every request counted, 404s included."""
         app = create_app(self.deps, lifespan)
         return counting_requests(app, self.deps.metrics)  # type: ignore[arg-type]
+
+    async def watch_backlog(self, stop: asyncio.Event) -> None:
+        """Keep ``trainbridge_outbox_backlog`` current until ``stop`` (absent without an
+        outbox, or while the database does not answer)."""
+        if self.outbox is not None:
+            await self.deps.metrics.relay_backlog.watch(self.outbox.backlog, stop)
 
 
 def wire_ingest(
@@ -80,6 +89,7 @@ def wire_ingest(
     """Adapters → relay (woken on commit) → the app's dependencies, with a readiness check
     per backend. Without ``broker`` nothing is relayed."""
     store, outbox = adapters.store, adapters.outbox
+    metrics = metrics or IngestMetrics()
     readiness: dict[str, ReadinessCheck] = dict(adapters.readiness)
     relay = None
     if broker is not None:
@@ -89,6 +99,7 @@ def wire_ingest(
             raise TypeError("ingest with a broker needs an outbox to relay from")
         relay = OutboxRelay(outbox, broker, relay_settings)
         store.on_commit(relay.wake)
+        MessagingCollector(metrics.registry, relay)
         connected = relay.connected
 
         async def broker_ready() -> str | None:
@@ -99,11 +110,10 @@ def wire_ingest(
         settings=settings,
         store=store,
         catalog=adapters.catalog,
-        metrics=metrics or IngestMetrics(),
+        metrics=metrics,
         readiness=readiness,
-        backlog=None if outbox is None else outbox.backlog,
     )
-    return Ingest(deps, relay)
+    return Ingest(deps, relay, outbox)
 
 
 def build_ingest(

@@ -1,5 +1,7 @@
 """``trainbridge ingest``: the webhook server, with the outbox relay in the same process so an
-accepted request reaches RabbitMQ within milliseconds and there is nothing else to deploy."""
+accepted request reaches RabbitMQ within milliseconds and there is nothing else to deploy.
+``/metrics`` is served on a port of its own (``TRAINBRIDGE_INGEST_METRICS_PORT``), so the
+public webhook port exposes nothing but the webhook, health and readiness."""
 
 from __future__ import annotations
 
@@ -7,16 +9,32 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from wsgiref.simple_server import WSGIServer
 
 import uvicorn
 from litestar import Litestar
+from prometheus_client import CollectorRegistry, start_http_server
 
+from eventlog.errors import MisconfiguredError
 from eventlog.postgres import Database
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.ingest.bootstrap import postgres_adapters, wire_ingest
 from services.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
+
+
+def serve_metrics(ingest: IngestSettings, registry: CollectorRegistry) -> WSGIServer:
+    """Serve ``/metrics``; a port already taken is a configuration error (one line, exit 2)."""
+    try:
+        http, _ = start_http_server(ingest.metrics_port, ingest.host, registry=registry)
+    except OSError as exc:
+        raise MisconfiguredError(
+            f"TRAINBRIDGE_INGEST_METRICS_PORT={ingest.metrics_port}: cannot serve /metrics on "
+            f"{ingest.host}:{ingest.metrics_port} ({exc.strerror}); another ingest on this "
+            "host? Choose a free port (--metrics-port), or 0 to turn /metrics off") from None
+    logger.info("ingest metrics on %s:%d/metrics", ingest.host, ingest.metrics_port)
+    return http
 
 
 async def serve(
@@ -28,6 +46,12 @@ async def serve(
     database = await Database.open(database_settings)
     ingest_app = wire_ingest(ingest, postgres_adapters(database), broker=broker,
                              relay_settings=relay_settings)
+    try:
+        metrics = (serve_metrics(ingest, ingest_app.deps.metrics.registry)
+                   if ingest.metrics_port else None)
+    except MisconfiguredError:
+        await database.close()
+        raise
     relay = ingest_app.relay
     assert relay is not None
     failed: list[BaseException] = []
@@ -45,11 +69,12 @@ async def serve(
         stop = asyncio.Event()
         task = asyncio.create_task(relay.run(stop))
         task.add_done_callback(relay_ended)
+        backlog = asyncio.create_task(ingest_app.watch_backlog(stop))
         try:
             yield
         finally:
             stop.set()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.gather(task, backlog, return_exceptions=True)
             await database.close()
             logger.info("relay stopped; database pool closed")
 
@@ -65,6 +90,11 @@ async def serve(
     )
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes in-flight requests, runs
     # the lifespan's shutdown (the relay's last pass), then exits.
-    await server.serve()
+    try:
+        await server.serve()
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
     if failed:
         raise failed[0]

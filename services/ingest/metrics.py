@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import Counter, Histogram, generate_latest
+
+from eventlog.metrics import OutboxBacklog, service_registry
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]],
                    Awaitable[None]]
@@ -13,7 +16,7 @@ ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[...,
 
 class IngestMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = service_registry()
         self.requests = Counter(
             "trainbridge_ingest_requests", "HTTP requests by route and status",
             ["route", "method", "status"], registry=self.registry,
@@ -26,17 +29,20 @@ class IngestMetrics:
             "trainbridge_ingest_events_appended", "TrainingRequested events appended",
             registry=self.registry,
         )
-        self.relay_backlog = Gauge(
-            "trainbridge_outbox_backlog", "Events not yet confirmed by RabbitMQ",
+        self.request_seconds = Histogram(
+            "trainbridge_ingest_request_duration_seconds",
+            "Duration of one HTTP request, by route and status", ["route", "status"],
             registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.relay_backlog = OutboxBacklog(self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 def counting_requests(app: ASGIApp, metrics: IngestMetrics) -> ASGIApp:
-    """Wrap the whole application, so even unmatched routes (404) are counted."""
+    """Wrap the whole application, so even unmatched routes (404) are counted and timed."""
 
     async def wrapped(
         scope: dict[str, Any],
@@ -47,6 +53,7 @@ def counting_requests(app: ASGIApp, metrics: IngestMetrics) -> ASGIApp:
             await app(scope, receive, send)
             return
         status = 500
+        started = time.perf_counter()
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal status
@@ -59,5 +66,7 @@ def counting_requests(app: ASGIApp, metrics: IngestMetrics) -> ASGIApp:
         finally:
             route = scope.get("path_template") or "unmatched"
             metrics.requests.labels(route, scope.get("method", ""), str(status)).inc()
+            metrics.request_seconds.labels(route, str(status)).observe(
+                time.perf_counter() - started)
 
     return wrapped

@@ -19,6 +19,7 @@ from eventlog.contract import (
     TRAINING_PROGRESSED,
     TRAINING_REQUESTED,
 )
+from eventlog.metrics import MessagingCollector
 from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox
 from eventlog.relay import OutboxRelay
 from eventlog.settings import BrokerSettings, RelaySettings
@@ -142,6 +143,8 @@ def wire_reporter(
             EventConsumer(store, broker, Subscription(CONSUMERS[1], ACKNOWLEDGED,
                                                       wake_up=acknowledge)),
         )
+        MessagingCollector(metrics.registry, relay,
+                           [messaging.consumer, messaging.acknowledger])
     return Reporter(store, adapters.outbox, ledger, calls, deliverer, reconciler,
                     Sweeper(store, ledger, reconciler, metrics), metrics, messaging)
 

@@ -12,9 +12,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
-from eventlog.amqp import sleep_unless
 from eventlog.errors import MisconfiguredError
-from eventlog.postgres import Database, PostgresOutbox
+from eventlog.postgres import Database
 from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.reporter.bootstrap import (
@@ -32,15 +31,6 @@ from services.reporter.settings import ReporterSettings
 __all__ = ["ACKNOWLEDGED", "CONSUMERS", "SUBSCRIBED", "sdk_port", "serve", "serve_metrics"]
 
 logger = logging.getLogger(__name__)
-
-async def _watch_backlog(outbox: PostgresOutbox, metrics: ReporterMetrics,
-                         stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            metrics.relay_backlog.set(await outbox.backlog())
-        except Exception as exc:
-            logger.warning("outbox backlog unavailable: %s", exc)
-        await sleep_unless(stop, 15.0)
 
 
 def serve_metrics(reporter: ReporterSettings, metrics: ReporterMetrics) -> WSGIServer:
@@ -87,5 +77,5 @@ async def serve(
         await run_together(
             stop, messaging.consumer.run(stop), messaging.acknowledger.run(stop),
             messaging.relay.run(stop), built.sweeper.run(stop, reporter.sweep_interval),
-            _watch_backlog(adapters.outbox, built.metrics, stop),
+            built.metrics.relay_backlog.watch(adapters.outbox.backlog, stop),
         )

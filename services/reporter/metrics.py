@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram, generate_latest
+
+from eventlog.metrics import OutboxBacklog, service_registry
 
 
 class ReporterMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = service_registry()
         self.calls = Counter(
             "trainbridge_reporter_labelbox_calls", "Labelbox SDK calls by action and outcome",
             ["action", "sdk_method", "outcome"], registry=self.registry,
@@ -45,10 +47,7 @@ class ReporterMetrics:
             "trainbridge_reporter_reconciles", "Reconciliations of a model run, by trigger",
             ["trigger"], registry=self.registry,
         )
-        self.relay_backlog = Gauge(
-            "trainbridge_outbox_backlog", "Events not yet confirmed by RabbitMQ",
-            registry=self.registry,
-        )
+        self.relay_backlog = OutboxBacklog(self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from eventlog.consumer import EventConsumer, HandlerOf, Subscription
+from eventlog.metrics import MessagingCollector
 from eventlog.model_types import ModelTypeCatalog, PostgresModelTypeCatalog
 from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox
 from eventlog.relay import OutboxRelay
@@ -17,7 +18,7 @@ from eventlog.settings import BrokerSettings, RelaySettings
 from services.trainer.executor import ChildProcessExecutor, Executor
 from services.trainer.handlers import SUBSCRIBED, make_handler
 from services.trainer.jobs import PostgresTrainingJobs, TrainingJobs
-from services.trainer.metrics import TrainerMetrics
+from services.trainer.metrics import TimedExecutor, TrainerMetrics
 from services.trainer.pipeline import Pipeline
 from services.trainer.registry import installed, load_pipelines
 from services.trainer.settings import TrainerSettings
@@ -97,9 +98,11 @@ def wire_trainer(
         store.on_commit(relay.wake)
         messaging = Messaging(relay, EventConsumer(
             store, broker, Subscription("trainer", SUBSCRIBED, handler)))
+        MessagingCollector(metrics.registry, relay, [messaging.consumer])
     worker = TrainingWorker(
         store, adapters.jobs,
-        executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),
+        TimedExecutor(executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),
+                      metrics),
         pipelines, settings, http, metrics)
     return Trainer(store, adapters.jobs, adapters.catalog, pipelines, handler, worker,
                    metrics, messaging)

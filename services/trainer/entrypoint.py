@@ -32,9 +32,11 @@ async def serve(
     health_server = None
     try:
         async with httpx.AsyncClient(follow_redirects=True) as http:
-            trainer = wire_trainer(settings, postgres_adapters(settings, database), http,
-                                   broker=broker, relay_settings=relay_settings)
-            assert trainer.messaging is not None
+            adapters = postgres_adapters(settings, database)
+            trainer = wire_trainer(settings, adapters, http, broker=broker,
+                                   relay_settings=relay_settings)
+            assert trainer.messaging is not None and adapters.outbox is not None
+            outbox = adapters.outbox
             relay, consumer = trainer.messaging.relay, trainer.messaging.consumer
             health = TrainerHealth(stop, consumer)
             if settings.metrics_port:  # from now on: 503 until consuming and working
@@ -51,7 +53,8 @@ async def serve(
                 logger.info("trainer %s can train: %s", settings.trainer_id,
                             ", ".join(sorted(trainer.pipelines)))
             health.worker = asyncio.create_task(trainer.worker.run(stop))
-            await run_together(stop, relay.run(stop), health.worker, consuming)
+            await run_together(stop, relay.run(stop), health.worker, consuming,
+                               trainer.metrics.relay_backlog.watch(outbox.backlog, stop))
     finally:
         if health_server is not None:
             health_server.shutdown()

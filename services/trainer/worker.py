@@ -83,7 +83,10 @@ class TrainingWorker:
                     await sleep_unless(stop, self._settings.poll_interval)
                     continue
                 self._metrics.jobs_claimed.inc()
-                await self._process_until(stop, job)
+                if job.claims > 1:  # an earlier claim's lease ran out
+                    self._metrics.lease_takeovers.inc()
+                with self._metrics.jobs_running.track_inprogress():
+                    await self._process_until(stop, job)
             except StoreUnavailableError as exc:
                 # Logged once, not once a poll; a job it held is claimed again (its lease).
                 await database.pause(exc, stop)

@@ -151,8 +151,14 @@ def test_published_ports_are_the_ports_the_code_listens_on() -> None:
     metrics_default = next(f.default for f in fields(ReporterSettings) if f.name == "metrics_port")
     ingest_settings_default = next(f.default for f in fields(IngestSettings) if f.name == "port")
 
+    ingest_metrics_default = next(f.default for f in fields(IngestSettings)
+                                  if f.name == "metrics_port")
+
     assert ingest_default == ingest_settings_default == ingest.port == 8000
-    assert container_ports(SERVICES["ingest"]) == [8000]
+    assert ingest.metrics_port is None  # the setting's default
+    assert ingest_metrics_default == 9100
+    assert container_ports(SERVICES["ingest"]) == [8000, 9100]
+    assert "TRAINBRIDGE_INGEST_METRICS_PORT" not in environment(SERVICES["ingest"])
     assert metrics_default == 9102
     assert container_ports(SERVICES["reporter"]) == [9102]
     assert "TRAINBRIDGE_REPORTER_METRICS_PORT" not in environment(SERVICES["reporter"])
@@ -162,6 +168,15 @@ def test_published_ports_are_the_ports_the_code_listens_on() -> None:
     assert "TRAINBRIDGE_TRAINER_METRICS_PORT" not in environment(SERVICES["trainer"])
     assert fake_default == fake.port == 8081
     assert container_ports(SERVICES["fake-labelbox"]) == [8081]
+
+
+def test_metrics_ports_are_published_on_the_hosts_loopback_only() -> None:
+    published = {name: [str(p) for p in SERVICES[name].get("ports", [])]
+                 for name in ("ingest", "reporter")}
+
+    assert "127.0.0.1:9100:9100" in published["ingest"]
+    assert "127.0.0.1:9102:9102" in published["reporter"]
+    assert [p for p in published["ingest"] if p.endswith(":9100")] == ["127.0.0.1:9100:9100"]
 
 
 def test_servers_listen_on_every_interface_inside_their_containers() -> None:

@@ -41,6 +41,8 @@ class System:
     http: httpx.AsyncClient
     accepted: dict[str, int]
     """Model run → HTTP status of the webhook's 2xx answer."""
+    metrics_urls: dict[str, str]
+    """Service → the URL of its ``/metrics``."""
 
     async def request(self, run: str, model_type: str = "text_single_classification",
                       headers: dict[str, str] | None = None) -> httpx.Response:
@@ -68,7 +70,8 @@ class System:
 
 
 def environment(database_url: str, broker: BrokerNamespace, fake: FakeLabelbox,
-                tmp_path: Path, ingest_port: int) -> dict[str, str]:
+                tmp_path: Path, ingest_port: int,
+                metrics_ports: dict[str, int]) -> dict[str, str]:
     return {
         **os.environ,
         "TRAINBRIDGE_DATABASE_URL": database_url,
@@ -88,8 +91,11 @@ def environment(database_url: str, broker: BrokerNamespace, fake: FakeLabelbox,
         "TRAINBRIDGE_EXPORT_POLL_SECONDS": "0.05",
         "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.05",
         "TRAINBRIDGE_REPORTER_SWEEP_SECONDS": "1",
-        "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
-        "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",
+        "TRAINBRIDGE_INGEST_METRICS_PORT": str(metrics_ports["ingest"]),
+        "TRAINBRIDGE_TRAINER_METRICS_HOST": "127.0.0.1",
+        "TRAINBRIDGE_TRAINER_METRICS_PORT": str(metrics_ports["trainer"]),
+        "TRAINBRIDGE_REPORTER_METRICS_HOST": "127.0.0.1",
+        "TRAINBRIDGE_REPORTER_METRICS_PORT": str(metrics_ports["reporter"]),
     }
 
 
@@ -114,7 +120,8 @@ async def system(database_url: str, broker: BrokerNamespace, fake_labelbox: Fake
                  tmp_path: Path) -> AsyncIterator[System]:
     broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
     port = free_port()
-    env = environment(database_url, broker, fake_labelbox, tmp_path, port)
+    metrics_ports = {service: free_port() for service in ("ingest", "trainer", "reporter")}
+    env = environment(database_url, broker, fake_labelbox, tmp_path, port, metrics_ports)
     # Each service connects as its own least-privileged role (migration 0007), as in compose.
     await allow_service_logins(database_url)
     supervisor = Supervisor([
@@ -126,7 +133,9 @@ async def system(database_url: str, broker: BrokerNamespace, fake_labelbox: Fake
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop))
     async with httpx.AsyncClient(timeout=10) as http:
-        built = System(supervisor, stop, f"http://127.0.0.1:{port}", fake_labelbox, http, {})
+        built = System(supervisor, stop, f"http://127.0.0.1:{port}", fake_labelbox, http, {},
+                       {service: f"http://127.0.0.1:{metrics_port}/metrics"
+                        for service, metrics_port in metrics_ports.items()})
 
         async def ready() -> bool:
             try:

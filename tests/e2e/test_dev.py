@@ -26,6 +26,7 @@ def dev_env(database_url: str, broker: BrokerNamespace, tmp_path: Path,
             "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
             "TRAINBRIDGE_ARTIFACTS_URL": str(tmp_path / "artifacts"),
             "TRAINBRIDGE_REPORTER_METRICS_PORT": "0", "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",
+            "TRAINBRIDGE_INGEST_METRICS_PORT": "0",
             **extra}
 
 

@@ -64,6 +64,7 @@ def secret_environment(database_url: str, broker: BrokerNamespace, tmp_path: Pat
         "TRAINBRIDGE_IMPORT_POLL_SECONDS": "0.1",
         "TRAINBRIDGE_REPORTER_METRICS_PORT": "0",
         "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",
+        "TRAINBRIDGE_INGEST_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
 

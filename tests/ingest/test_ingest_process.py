@@ -35,10 +35,11 @@ async def wait_ready(url: str, timeout: float = 20) -> None:
 
 
 async def start_ingest(
-    database_url: str, broker: BrokerNamespace, port: int
+    database_url: str, broker: BrokerNamespace, port: int, metrics_port: int = 0
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trainbridge", "ingest", "--host", "127.0.0.1", "--port", str(port),
+        "--metrics-port", str(metrics_port),
         env={**os.environ, "TRAINBRIDGE_DATABASE_URL": database_url,
              "TRAINBRIDGE_AMQP_URL": broker.settings.url,
              "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
@@ -54,8 +55,8 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
     await PostgresModelTypeCatalog(database).announce("test", MODEL_TYPES)
     probe = Probe(broker)
     await probe.bind("TrainingRequested")
-    port = free_port()
-    process = await start_ingest(database_url, broker, port)
+    port, metrics_port = free_port(), free_port()
+    process = await start_ingest(database_url, broker, port, metrics_port)
     try:
         await wait_ready(f"http://127.0.0.1:{port}")
         body = body_of(modelType="bounding_box", modelRunId="proc-1")
@@ -63,8 +64,10 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
         async with httpx.AsyncClient() as http:
             response = await http.post(f"http://127.0.0.1:{port}/model_run", content=body,
                                        headers=signed(body, SECRET))
-        (message,) = await probe.collect(1, timeout=5)
-        latency = time.monotonic() - started
+            (message,) = await probe.collect(1, timeout=5)
+            latency = time.monotonic() - started
+            metrics = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            not_on_the_webhook_port = await http.get(f"http://127.0.0.1:{port}/metrics")
         process.send_signal(signal.SIGTERM)
         output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
     finally:
@@ -75,6 +78,9 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
     assert response.status_code == 202
     assert message.body["data"]["modelRunId"] == "proc-1"
     assert latency < 1.0, f"{latency:.3f}s: the relay was not woken by the commit"
+    assert "trainbridge_ingest_events_appended_total 1.0" in metrics.text
+    assert "trainbridge_relay_events_published_total" in metrics.text
+    assert not_on_the_webhook_port.status_code == 404
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert lines and len(lines) == len(output.splitlines()), output
     accepted = [line for line in lines if "accepted attempt 1 of proc-1" in line["message"]]

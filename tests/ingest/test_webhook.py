@@ -212,12 +212,13 @@ async def test_unknown_routes_and_methods_get_json_404_and_405(
 async def test_metrics_count_requests_signature_failures_and_appends(
     memory_store: InMemoryEventStore,
 ) -> None:
-    http, _ = make_client(memory_store)
+    http, metrics = make_client(memory_store)
     async with http:
         await post_signed(http, REQUEST)
         await http.post("/model_run", content=REQUEST)
         await http.get("/nowhere")
-        text = (await http.get("/metrics")).text
+        on_the_webhook_port = await http.get("/metrics")
+    text = metrics.render().decode()
 
     requests = 'trainbridge_ingest_requests_total{method="POST",route="/model_run",status="%s"} 1.0'
     assert requests % 202 in text
@@ -225,6 +226,23 @@ async def test_metrics_count_requests_signature_failures_and_appends(
     assert 'route="unmatched",status="404"' in text
     assert "trainbridge_ingest_signature_failures_total 1.0" in text
     assert "trainbridge_ingest_events_appended_total 1.0" in text
+    timed = 'trainbridge_ingest_request_duration_seconds_count{route="/model_run",status="%s"}'
+    assert timed % 202 + " 1.0" in text
+    assert on_the_webhook_port.status_code == 404  # served on a port of its own
+
+
+async def test_the_registry_has_the_standard_collectors_and_no_backlog_until_read(
+    memory_store: InMemoryEventStore,
+) -> None:
+    _, metrics = make_client(memory_store)
+
+    text = metrics.render().decode()
+
+    assert "process_resident_memory_bytes" in text
+    assert "python_gc_collections_total" in text
+    assert "python_info" in text
+    assert "# TYPE trainbridge_outbox_backlog gauge" in text
+    assert "\ntrainbridge_outbox_backlog " not in text  # unknown: no sample, not 0
 
 
 async def test_health_readiness_and_the_openapi_schema(memory_store: InMemoryEventStore) -> None:

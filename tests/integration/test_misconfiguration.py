@@ -60,7 +60,8 @@ def one_line(err: str) -> str:
 
 
 SERVICE_ENV = {"TRAINBRIDGE_WEBHOOK_SECRET": "s", "LABELBOX_API_KEY": "k",
-               "TRAINBRIDGE_REPORTER_METRICS_PORT": "0", "TRAINBRIDGE_TRAINER_METRICS_PORT": "0"}
+               "TRAINBRIDGE_REPORTER_METRICS_PORT": "0", "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",
+               "TRAINBRIDGE_INGEST_METRICS_PORT": "0"}
 
 
 @pytest.mark.parametrize("command", ["migrate", "runs", "ingest"])
@@ -209,6 +210,28 @@ async def test_a_metrics_port_already_in_use_stops_the_reporter_with_one_line(
     assert line == (
         f"trainbridge: configuration error: TRAINBRIDGE_REPORTER_METRICS_PORT={port}: cannot "
         f"serve /metrics on 127.0.0.1:{port} (Address already in use); another reporter on "
+        "this host? Choose a free port (--metrics-port), or 0 to turn /metrics off")
+
+
+async def test_a_metrics_port_already_in_use_stops_ingest_with_one_line(
+    database_url: str, broker: BrokerNamespace,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = await trainbridge(
+            "ingest", "--host", "127.0.0.1", "--port", str(free_port()), "--metrics-port",
+            str(port), TRAINBRIDGE_DATABASE_URL=database_url,
+            TRAINBRIDGE_AMQP_URL=broker.settings.url,
+            TRAINBRIDGE_AMQP_NAMESPACE=broker.settings.namespace,
+            TRAINBRIDGE_WEBHOOK_SECRET="s")
+
+    line = one_line(err)
+    assert code == 2
+    assert line == (
+        f"trainbridge: configuration error: TRAINBRIDGE_INGEST_METRICS_PORT={port}: cannot "
+        f"serve /metrics on 127.0.0.1:{port} (Address already in use); another ingest on "
         "this host? Choose a free port (--metrics-port), or 0 to turn /metrics off")
 
 

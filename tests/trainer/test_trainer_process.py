@@ -78,6 +78,7 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}") as http:
                 healthz = await http.get("/healthz")
                 await eventually(lambda: counts_one_finished_job(http), 10)
+                page = (await http.get("/metrics")).text
         finally:
             process.send_signal(signal.SIGTERM)
             output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
@@ -94,3 +95,10 @@ async def test_the_trainer_process_announces_and_trains_a_run_end_to_end(
         "text_multi_classification", "text_single_classification",
     ]
     assert "trained (accuracy" in output
+    stage = ('trainbridge_trainer_stage_duration_seconds_count{model_type='
+             '"text_single_classification",stage="%s"} 1.0')
+    assert all(stage % name in page
+               for name in ("PREPARING_DATA", "TRAINING_MODEL", "PREDICTING", "EVALUATING"))
+    assert "trainbridge_trainer_jobs_running 0.0" in page
+    assert "trainbridge_trainer_lease_takeovers_total 0.0" in page
+    assert 'trainbridge_consumer_messages_handled_total{queue="' in page

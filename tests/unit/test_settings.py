@@ -18,6 +18,7 @@ from eventlog.settings import (
     read_setting,
     sqlalchemy_url,
 )
+from services.ingest.settings import IngestSettings
 from services.reporter.settings import ReporterSettings
 from services.trainer.settings import TrainerSettings
 
@@ -220,11 +221,12 @@ def test_known_secrets_are_masked_wherever_they_appear(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "read"), [
     ("TRAINBRIDGE_TRAINER_METRICS_PORT", TrainerSettings.from_env),
     ("TRAINBRIDGE_REPORTER_METRICS_PORT", ReporterSettings.from_env),
+    ("TRAINBRIDGE_INGEST_METRICS_PORT", IngestSettings.from_env),
 ])
 def test_a_port_beyond_65535_is_refused_with_the_variable_named(
     name: str, read: Callable[[Mapping[str, str]], object],
 ) -> None:
-    environ = {name: "70000", "LABELBOX_API_KEY": "k"}
+    environ = {name: "70000", "LABELBOX_API_KEY": "k", "TRAINBRIDGE_WEBHOOK_SECRET": "s"}
 
     with pytest.raises(SettingsError, match=f"{name} must be at most 65535, got '70000'"):
         read(environ)
