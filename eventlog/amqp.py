@@ -13,7 +13,6 @@ from aio_pika.exceptions import AMQPError
 
 from eventlog.errors import MisconfiguredError
 from eventlog.redaction import redact
-from eventlog.retry import sleep_unless as sleep_unless  # re-exported for the services
 
 # What a lost or refused broker connection can raise; the caller reconnects.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (

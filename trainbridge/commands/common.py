@@ -7,7 +7,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from eventlog.config import Integer
 
 from eventlog.redaction import RedactingFilter, known_secrets, redact
 from eventlog.settings import (
@@ -22,6 +28,25 @@ T = TypeVar("T")
 
 Subparsers = argparse._SubParsersAction
 """What ``add_subparsers()`` returns: each command's ``add_parser`` adds itself to it."""
+
+S = TypeVar("S", bound="DataclassInstance")
+
+
+def add_metrics_port_option(parser: argparse.ArgumentParser, setting: Integer,
+                            serves: str) -> None:
+    """``--metrics-port``, over ``setting`` (its name and default in the help)."""
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help=f"port of {serves} ({setting.name}, {setting.default}; "
+                             f"0 turns {'them' if ' and ' in serves else 'it'} off)")
+
+
+def with_metrics_port(settings: S, args: argparse.Namespace, setting: Integer) -> S:
+    """The settings with ``--metrics-port`` over the environment's value, held to the same
+    bounds as the variable (a port beyond them is a configuration error)."""
+    if args.metrics_port is None:
+        return settings
+    return replace(settings, metrics_port=setting.parse(str(args.metrics_port)))
+
 
 def service_settings(
     environ: Mapping[str, str],

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 
 from trainbridge.commands.common import (
     Subparsers,
+    add_metrics_port_option,
     dependencies_ready,
     service_settings,
     starting,
+    with_metrics_port,
 )
 
 
@@ -27,9 +29,7 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=port, help=f"port to listen on ({port})")
     from services.ingest.settings import METRICS_PORT
 
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help=f"port of /metrics, on --host ({METRICS_PORT.name}, "
-                             f"{METRICS_PORT.default}; 0 turns it off)")
+    add_metrics_port_option(parser, METRICS_PORT, "/metrics, on --host")
     parser.set_defaults(run=run)
 
 
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from services.ingest.entrypoint import serve
     from services.ingest.settings import METRICS_PORT, IngestSettings
 
-    ingest = replace(IngestSettings.from_env(environ), host=args.host, port=args.port)
-    if args.metrics_port is not None:  # within the setting's bounds, like the variable
-        ingest = replace(ingest, metrics_port=METRICS_PORT.parse(str(args.metrics_port)))
+    ingest = with_metrics_port(
+        replace(IngestSettings.from_env(environ), host=args.host, port=args.port), args,
+        METRICS_PORT)
     database, broker, relay = service_settings(environ)
     starting("ingest", database, broker, listen=f"{ingest.host}:{ingest.port}",
              webhook_secrets=len(ingest.secrets), max_body_bytes=ingest.max_body_bytes,

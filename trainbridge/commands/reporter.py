@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from eventlog.redaction import redact
 from trainbridge.commands.common import (
     Subparsers,
+    add_metrics_port_option,
     dependencies_ready,
     service_settings,
     starting,
+    with_metrics_port,
 )
 
 
@@ -23,23 +25,18 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
     )
     from services.reporter.settings import METRICS_PORT
 
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help=f"port of /metrics ({METRICS_PORT.name}, {METRICS_PORT.default}; "
-                             "0 turns it off)")
+    add_metrics_port_option(parser, METRICS_PORT, "/metrics")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
-    from dataclasses import replace
 
     from eventlog.runner import run_until_signalled
     from services.reporter.entrypoint import serve
     from services.reporter.settings import METRICS_PORT, ReporterSettings
 
-    reporter = ReporterSettings.from_env(environ)
-    if args.metrics_port is not None:  # within the setting's bounds, like the variable
-        reporter = replace(reporter, metrics_port=METRICS_PORT.parse(str(args.metrics_port)))
+    reporter = with_metrics_port(ReporterSettings.from_env(environ), args, METRICS_PORT)
     database, broker, relay = service_settings(environ)
     starting("reporter", database, broker, reporter_id=reporter.reporter_id,
              labelbox=redact(reporter.endpoint), artifacts=redact(reporter.artifacts_url),

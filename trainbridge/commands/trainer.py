@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from eventlog.redaction import redact
 from trainbridge.commands.common import (
     Subparsers,
+    add_metrics_port_option,
     dependencies_ready,
     service_settings,
     starting,
+    with_metrics_port,
 )
 
 
@@ -22,23 +24,18 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
     )
     from services.trainer.settings import METRICS_PORT
 
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help=f"port of /healthz and /metrics ({METRICS_PORT.name}, "
-                             f"{METRICS_PORT.default}; 0 turns them off)")
+    add_metrics_port_option(parser, METRICS_PORT, "/healthz and /metrics")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
-    from dataclasses import replace
 
     from eventlog.runner import run_until_signalled
     from services.trainer.entrypoint import serve
     from services.trainer.settings import METRICS_PORT, TrainerSettings
 
-    trainer = TrainerSettings.from_env(environ)
-    if args.metrics_port is not None:  # within the setting's bounds, like the variable
-        trainer = replace(trainer, metrics_port=METRICS_PORT.parse(str(args.metrics_port)))
+    trainer = with_metrics_port(TrainerSettings.from_env(environ), args, METRICS_PORT)
     database, broker, relay = service_settings(environ)
     starting("trainer", database, broker, trainer_id=trainer.trainer_id,
              artifacts=redact(trainer.artifacts_url), lease_seconds=trainer.lease_seconds,
