@@ -18,7 +18,7 @@ from eventlog.settings import BrokerSettings, RelaySettings
 from services.trainer.executor import ChildProcessExecutor, Executor
 from services.trainer.handlers import SUBSCRIBED, make_handler
 from services.trainer.jobs import PostgresTrainingJobs, TrainingJobs
-from services.trainer.metrics import TimedExecutor, TrainerMetrics
+from services.trainer.metrics import TrainerMetrics
 from services.trainer.pipeline import Pipeline
 from services.trainer.registry import installed, load_pipelines
 from services.trainer.settings import TrainerSettings
@@ -101,8 +101,7 @@ def wire_trainer(
         MessagingCollector(metrics.registry, relay, [messaging.consumer])
     worker = TrainingWorker(
         store, adapters.jobs,
-        TimedExecutor(executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),
-                      metrics),
+        executor or ChildProcessExecutor(memory_limit=settings.memory_limit_bytes),
         pipelines, settings, http, metrics)
     return Trainer(store, adapters.jobs, adapters.catalog, pipelines, handler, worker,
                    metrics, messaging)

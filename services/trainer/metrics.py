@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from eventlog.metrics import OutboxBacklog, service_registry
-from services.trainer.executor import (
-    Executor,
-    OnProgress,
-    OnStage,
-    StageReport,
-    TrainingResult,
-    TrainingTask,
-    ignore_progress,
-)
 
 JOB_RESULTS = ("succeeded", "failed")
 
@@ -52,32 +43,10 @@ class TrainerMetrics:
         )
         self.relay_backlog = OutboxBacklog(self.registry)
 
+    def stage_observer(self, model_type: str) -> Callable[[str, float], None]:
+        """Records one ended stage's duration for ``model_type`` (given to the run's
+        :class:`~services.trainer.progress.StageLog`, which times the stages)."""
+        def observe(stage: str, seconds: float) -> None:
+            self.stage_seconds.labels(model_type, stage).observe(seconds)
 
-class TimedExecutor:
-    """An :class:`Executor` that times each stage the wrapped executor reports: a stage ends
-    when the next one starts, the last one when the run returns or fails."""
-
-    def __init__(self, executor: Executor, metrics: TrainerMetrics) -> None:
-        self._executor = executor
-        self._metrics = metrics
-
-    async def run(self, task: TrainingTask, on_stage: OnStage, deadline: float,
-                  on_progress: OnProgress = ignore_progress) -> TrainingResult:
-        current: tuple[str, float] | None = None
-
-        def stage_ended() -> None:
-            if current is not None:
-                stage, started = current
-                self._metrics.stage_seconds.labels(task.model_type, stage).observe(
-                    time.monotonic() - started)
-
-        async def timed(report: StageReport) -> None:
-            nonlocal current
-            stage_ended()
-            current = (report.stage, time.monotonic())
-            await on_stage(report)
-
-        try:
-            return await self._executor.run(task, timed, deadline, on_progress)
-        finally:
-            stage_ended()
+        return observe

@@ -52,11 +52,14 @@ class ProgressThrottle:
 
 class StageLog:
     """One line as a stage starts and one as it ends, with how long it took: a stage ends
-    when the next starts, or with the run (``finished`` or ``failed``)."""
+    when the next starts, or with the run (``finished`` or ``failed``). Each ended stage's
+    duration also goes to ``observe`` (the trainer's stage-duration histogram)."""
 
-    def __init__(self, stream_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stream_id: str, clock: Callable[[], float] = time.monotonic,
+                 observe: Callable[[str, float], None] | None = None) -> None:
         self._stream_id = stream_id
         self._clock = clock
+        self._observe = observe
         self._current: tuple[str, float] | None = None
 
     def started(self, stage: str, metadata: dict[str, str]) -> None:
@@ -71,5 +74,7 @@ class StageLog:
             return
         stage, since = self._current
         self._current = None
-        logger.info("%s: stage %s %s in %.1fs", self._stream_id, stage, how,
-                    self._clock() - since)
+        seconds = self._clock() - since
+        logger.info("%s: stage %s %s in %.1fs", self._stream_id, stage, how, seconds)
+        if self._observe is not None:
+            self._observe(stage, seconds)

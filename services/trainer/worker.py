@@ -203,7 +203,8 @@ class TrainingWorker:
                                   f"attempt-{job.attempt}"),
         )
 
-        stages = StageLog(job.stream_id)
+        stages = StageLog(job.stream_id,
+                          observe=self._metrics.stage_observer(job.model_type))
 
         async def on_stage(report: StageReport) -> None:
             stages.started(report.stage, report.metadata)
@@ -220,6 +221,9 @@ class TrainingWorker:
             stages.ended("failed")
             await self._fail(job, emit, failure.stage, failure.message, failure.detail)
             return
+        except BaseException:  # still logged and timed
+            stages.ended("failed")
+            raise
         stages.ended("finished")
         evaluation = result.evaluation
         headline = {name: f"{value:.4f}" for name, value in evaluation.scores.items()}
