@@ -19,7 +19,7 @@ from eventlog import UnstorableTextError
 from eventlog.retry import Backoff, RetryPolicy
 from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
-from services.reporter.faults import Outcome, classify, retry_after
+from services.reporter.faults import Outcome, classify, rate_limited, retry_after
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.settings import CallPolicy
 
@@ -191,6 +191,8 @@ class LabelboxCalls:
             except Exception as exc:
                 ended = _now()
                 outcome = classify(exc)
+                if rate_limited(exc):
+                    self._metrics.rate_limited.inc()
                 wait = retry_after(exc) if outcome is Outcome.RETRYABLE else None
                 await self._record(AuditEntry(
                     context, sdk_method, request, call_try, started, ended, outcome.value,

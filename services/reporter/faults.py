@@ -68,6 +68,14 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome.PERMANENT
 
 
+def rate_limited(exc: BaseException) -> bool:
+    """Whether Labelbox answered 429 (the SDK raises ``ApiLimitError`` for it)."""
+    if isinstance(exc, lbox.ApiLimitError):
+        return True
+    return (isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None
+            and exc.response.status_code == 429)
+
+
 RETRY_AFTER = "trainbridge_retry_after_seconds"
 """The attribute the adapter sets on an SDK exception whose answer carried ``Retry-After``
 (the SDK's exceptions do not keep the response)."""

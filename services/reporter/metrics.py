@@ -6,6 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
 from eventlog.metrics import OutboxBacklog, service_registry
 
+RUN_END_STATUSES = ("COMPLETE", "FAILED")
+
 
 class ReporterMetrics:
     def __init__(self) -> None:
@@ -18,6 +20,11 @@ class ReporterMetrics:
             "trainbridge_reporter_labelbox_call_seconds", "Duration of one Labelbox SDK call",
             ["sdk_method"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.rate_limited = Counter(
+            "trainbridge_reporter_labelbox_rate_limited",
+            "Labelbox answers 429 (rate limited; the call is retried after its Retry-After)",
+            registry=self.registry,
         )
         self.deliveries = Counter(
             "trainbridge_reporter_deliveries", "Deliveries finished, by action and result",
@@ -43,6 +50,15 @@ class ReporterMetrics:
             "Training requests woken up and not yet acknowledged by this reporter",
             registry=self.registry,
         )
+        self.run_duration = Histogram(
+            "trainbridge_reporter_run_duration_seconds",
+            "From a training request being recorded to its run's final status (COMPLETE or "
+            "FAILED) shown at Labelbox, by that status: its count is the runs finished",
+            ["status"], registry=self.registry,
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400),
+        )
+        for status in RUN_END_STATUSES:
+            self.run_duration.labels(status=status)  # present at 0 from the start
         self.reconciles = Counter(
             "trainbridge_reporter_reconciles", "Reconciliations of a model run, by trigger",
             ["trigger"], registry=self.registry,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from eventlog import RecordedEvent
@@ -78,6 +79,8 @@ class RunPlan:
     attempt: int
     correlation_id: str | None
     deliveries: tuple[Delivery, ...]
+    requested_at: datetime
+    """When the attempt's ``TrainingRequested`` was recorded (a run's duration starts)."""
 
 
 def attempt_of(event: RecordedEvent) -> int:
@@ -226,4 +229,5 @@ def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
         attempt=attempt,
         correlation_id=request.correlation_id,
         deliveries=tuple(planner.deliveries),
+        requested_at=request.recorded_at,
     )

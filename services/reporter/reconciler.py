@@ -16,7 +16,7 @@ from services.reporter.calls import error_text
 from services.reporter.deliverer import Deliverer, DeliveryOutcome
 from services.reporter.ledger import DELIVERED, PARKED, Ledger
 from services.reporter.metrics import ReporterMetrics
-from services.reporter.plan import Delivery, plan_run
+from services.reporter.plan import TERMINAL, Delivery, plan_run
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +140,13 @@ class Reconciler:
             await self._record(stream_id, plan.model_run_id, pending, outcome)
         self._metrics.deliveries.labels(pending.action, outcome.state).inc()
         if outcome.state == DELIVERED:
-            lag = max(0.0, (datetime.now(UTC) - pending.cause.recorded_at).total_seconds())
+            now = datetime.now(UTC)
+            lag = max(0.0, (now - pending.cause.recorded_at).total_seconds())
             self._metrics.reconcile_lag.observe(lag)
             if pending.acknowledges:
                 self._metrics.acknowledgement_lag.observe(lag)
+            if pending.status in TERMINAL:
+                self._metrics.run_duration.labels(pending.status).observe(
+                    max(0.0, (now - plan.requested_at).total_seconds()))
             logger.info("%s: delivered %s", stream_id, pending.key)
         return outcome.state == DELIVERED

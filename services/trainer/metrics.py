@@ -35,6 +35,11 @@ class TrainerMetrics:
             "Jobs this trainer claimed after another claim's lease ran out (its trainer died "
             "or lost the database)", registry=self.registry,
         )
+        self.lease_renewals = Counter(
+            "trainbridge_trainer_lease_renewals",
+            "Leases of running jobs renewed (the heartbeat of a training in progress, every "
+            "third of the lease)", registry=self.registry,
+        )
         self.stage_seconds = Histogram(
             "trainbridge_trainer_stage_duration_seconds",
             "Duration of one training stage, by model type and stage (a failed stage "

@@ -152,6 +152,7 @@ class TrainingWorker:
                     work.cancel()  # another trainer holds the job now
                     return
                 lease_ends = time.monotonic() + self._settings.lease_seconds
+                self._metrics.lease_renewals.inc()
             except StoreUnavailableError as exc:
                 # Keep training through a database blip; stop only once the lease has
                 # really run out, when another trainer may take the job.

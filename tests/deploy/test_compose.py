@@ -52,12 +52,17 @@ BUILD_VARIABLES = referenced_variables(
 RESOLVED = interpolate(COMPOSE, ENV_EXAMPLE)
 SERVICES = services(RESOLVED)
 
-LONG_RUNNING = {"postgres", "rabbitmq", "ingest", "trainer", "reporter", "fake-labelbox"}
+LONG_RUNNING = {"postgres", "rabbitmq", "ingest", "trainer", "reporter", "fake-labelbox",
+                "prometheus", "grafana"}
 ONE_SHOT = {"migrate", "demo-client", "operator"}
 DEMO = {"fake-labelbox", "demo-client"}
 TOOLS = {"operator"}
 """Run on demand (`docker compose run --rm operator ...`), under the `tools` profile."""
 THIRD_PARTY_IMAGES = {"postgres": POSTGRES_IMAGE, "rabbitmq": RABBITMQ_IMAGE}
+OBSERVABILITY = {"prometheus", "grafana"}
+"""Started only with `--profile observability`, provisioned from deploy/observability."""
+OBSERVABILITY_IMAGES = {"prometheus": re.compile(r"^prom/prometheus:v2\.53\.\d+$"),
+                        "grafana": re.compile(r"^grafana/grafana:11\.\d+\.\d+$")}
 ARTIFACTS_USERS = {"trainer", "reporter"}
 COMMANDS = {"migrate": "migrate", "ingest": "ingest", "trainer": "trainer", "reporter": "reporter",
             "operator": OPERATOR_COMMANDS}
@@ -347,7 +352,8 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_state_lives_in_named_volumes() -> None:
-    assert set(RESOLVED["volumes"]) == {"pgdata", "rabbitmq-data", "artifacts"}
+    assert set(RESOLVED["volumes"]) == {"pgdata", "rabbitmq-data", "artifacts",
+                                        "prometheus-data", "grafana-data"}
     assert mounts(SERVICES["postgres"]) == {"pgdata": "/var/lib/postgresql/data"}
     assert mounts(SERVICES["rabbitmq"]) == {"rabbitmq-data": "/var/lib/rabbitmq"}
     assert SERVICES["rabbitmq"]["hostname"] == "rabbitmq"  # the node name names its data dir
@@ -403,7 +409,8 @@ def test_every_dependency_condition_can_be_met() -> None:
 def test_the_infrastructure_images_are_the_pinned_ones_the_tests_use() -> None:
     for name, image in THIRD_PARTY_IMAGES.items():
         assert SERVICES[name]["image"] == image
-    assert {n for n, s in SERVICES.items() if not built_by_us(s)} == set(THIRD_PARTY_IMAGES)
+    assert {n for n, s in SERVICES.items() if not built_by_us(s)} == (
+        set(THIRD_PARTY_IMAGES) | OBSERVABILITY)
 
 
 # -- the demo profile ------------------------------------------------------------------------
@@ -413,7 +420,8 @@ def test_the_demo_profile_adds_the_fake_labelbox_and_its_client_only() -> None:
     in_demo = {n for n, s in SERVICES.items() if "demo" in s.get("profiles", [])}
     assert in_demo == DEMO
     assert {n for n, s in SERVICES.items() if "tools" in s.get("profiles", [])} == TOOLS
-    assert all(not SERVICES[n].get("profiles") for n in set(SERVICES) - DEMO - TOOLS)
+    assert all(not SERVICES[n].get("profiles")
+               for n in set(SERVICES) - DEMO - TOOLS - OBSERVABILITY)
     args = build_parser().parse_args(SERVICES["fake-labelbox"]["command"])
     assert args.auto_create and args.api_key is None
 
@@ -444,3 +452,59 @@ def test_env_is_never_committed_nor_sent_to_the_builder() -> None:
     assert ".env" in ignored
     assert (ROOT / ".env.example").is_file()
     assert not in_build_context(".env") and not in_build_context(".env.example")
+
+
+# -- the observability profile ---------------------------------------------------------------
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``{path in the repository: (path in the container, mode)}`` of the ``./`` mounts."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = str(volume).split(":")
+        if source.startswith("./"):
+            found[source.removeprefix("./")] = (target, mode[0] if mode else "rw")
+    return found
+
+
+def test_prometheus_and_grafana_start_only_with_the_observability_profile() -> None:
+    in_profile = {n for n, s in SERVICES.items() if "observability" in s.get("profiles", [])}
+
+    assert in_profile == OBSERVABILITY
+    assert all(SERVICES[n]["profiles"] == ["observability"] for n in OBSERVABILITY)
+    for name, service in SERVICES.items():  # nothing else waits for them
+        if name not in OBSERVABILITY:
+            assert not OBSERVABILITY & set(service.get("depends_on") or {}), name
+
+
+def test_the_observability_images_are_pinned_releases() -> None:
+    for name, pattern in OBSERVABILITY_IMAGES.items():
+        assert pattern.match(SERVICES[name]["image"]), SERVICES[name]["image"]
+
+
+def test_prometheus_and_grafana_are_provisioned_read_only_from_files_that_exist() -> None:
+    prometheus = bind_mounts(SERVICES["prometheus"])
+    grafana = bind_mounts(SERVICES["grafana"])
+
+    assert prometheus == {
+        "deploy/observability/prometheus.yml": ("/etc/prometheus/prometheus.yml", "ro"),
+        "deploy/observability/alerts.yml": ("/etc/prometheus/alerts.yml", "ro")}
+    assert grafana == {
+        "deploy/observability/grafana/provisioning": ("/etc/grafana/provisioning", "ro"),
+        "deploy/observability/grafana/dashboards": ("/etc/grafana/dashboards", "ro")}
+    for source in (*prometheus, *grafana):
+        assert (ROOT / source).exists(), source
+    assert (ROOT / "deploy/observability/grafana/provisioning/datasources").is_dir()
+    assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
+    home = environment(SERVICES["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (ROOT / "deploy/observability/grafana/dashboards" / Path(home).name).is_file()
+    assert home.startswith("/etc/grafana/dashboards/")
+
+
+def test_grafana_and_prometheus_listen_on_the_hosts_loopback_only() -> None:
+    assert SERVICES["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert SERVICES["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
+    grafana = environment(SERVICES["grafana"])
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"  # viewers, never editors
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == ENV_EXAMPLE["GRAFANA_ADMIN_PASSWORD"]
