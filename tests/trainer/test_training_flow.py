@@ -20,6 +20,7 @@ from services.trainer.bootstrap import build_trainer
 from services.trainer.executor import ChildProcessExecutor
 from services.trainer.handlers import make_handler
 from services.trainer.jobs import PostgresTrainingJobs
+from services.trainer.metrics import TrainerMetrics
 from services.trainer.registry import load_pipelines
 from services.trainer.settings import TrainerSettings
 from services.trainer.unit_of_work import PostgresTrainerStore
@@ -199,6 +200,40 @@ async def test_one_trainer_at_a_time_and_a_dead_trainers_job_is_taken_over(
     assert taken is not None and taken.claims == 2
     assert not await a.heartbeat(first)  # trainer-a, if it comes back, learns it lost the job
     assert await b.heartbeat(taken)
+
+
+async def test_a_running_trainer_takes_over_a_dead_trainers_job_and_counts_takeover_and_renewals(
+    store: PostgresEventStore, database: Database, http: httpx.AsyncClient, tmp_path: Path,
+) -> None:
+    await handle(store, await request_training(store, "text_single_classification"))
+    await handle(store, await export_data(store, tmp_path, export_lines()))
+    died = await PostgresTrainingJobs(database, "trainer-dead", lease_seconds=0.05).claim()
+    assert died is not None  # claimed, then its trainer died: the lease is never renewed
+    await asyncio.sleep(0.1)
+    metrics = TrainerMetrics()
+    settings = TrainerSettings(artifacts_url=f"file://{tmp_path}/artifacts",
+                               trainer_id="trainer-a", lease_seconds=0.6, poll_interval=0.05)
+    trainer = build_trainer(settings, database, http, pipelines=load_pipelines(),
+                            executor=ChildProcessExecutor(), metrics=metrics)
+    stop = asyncio.Event()
+    running = asyncio.create_task(trainer.worker.run(stop))
+
+    async def completed() -> bool:
+        return "TrainingCompleted" in await types_of(store)
+
+    try:
+        await eventually(completed, timeout=60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    sample = metrics.registry.get_sample_value
+
+    assert sample("trainbridge_trainer_lease_takeovers_total") == 1
+    assert sample("trainbridge_trainer_jobs_claimed_total") == 1
+    assert sample("trainbridge_trainer_jobs_finished_total", {"result": "succeeded"}) == 1
+    assert sample("trainbridge_trainer_jobs_running") == 0
+    # while it trained, its own lease was renewed every 0.2 s: the heartbeat alerts watch
+    assert (sample("trainbridge_trainer_lease_renewals_total") or 0) >= 1
 
 
 async def test_a_job_claimed_too_many_times_fails_instead_of_looping(
