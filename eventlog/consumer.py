@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 U = TypeVar("U", bound=UnitOfWork)
 
+QUEUE_DEPTH_INTERVAL = 15.0
+"""Seconds between two reads of how many messages wait in a consumer's queues."""
+
 Handler = Callable[[UnitOfWork, RecordedEvent], Awaitable[None]]
 HandlerOf = Callable[[U, RecordedEvent], Awaitable[None]]
 """A handler that needs more than the event log from its unit of work (a service's own
@@ -76,12 +79,14 @@ class EventConsumer(Generic[U]):
         subscription: Subscription[U],
         *,
         drain_timeout: float = 30.0,
+        depth_interval: float = QUEUE_DEPTH_INTERVAL,
     ) -> None:
         self._store = store
         self._broker = broker
         self._subscription = subscription
         self._topology = Topology(broker.namespace)
         self._drain_timeout = drain_timeout
+        self._depth_interval = depth_interval
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_locks = KeyedLocks()
         self._dead_letters: AbstractExchange | None = None
@@ -102,6 +107,11 @@ class EventConsumer(Generic[U]):
         """Deliveries the broker had delivered before (after a failure, a lost connection or
         a restart)."""
         self.dead_lettered_total = 0
+        self.queue_messages: int | None = None
+        """Messages ready in the queue (delivered to no consumer yet), as of the last read;
+        ``None`` while unknown (not connected)."""
+        self.dead_letter_messages: int | None = None
+        """Messages in the queue's dead-letter queue, as of the last read."""
 
     @property
     def queue_name(self) -> str:
@@ -159,11 +169,35 @@ class EventConsumer(Generic[U]):
         self.consuming.set()
         self._outage.recovered()
         logger.info("%s: consuming", self.queue_name)
-        await wait_first(stop.wait(), lost.wait())
-        if stop.is_set() and not lost.is_set():
-            await queue.cancel(tag)
-            logger.info("%s: stopped consuming; draining %d in flight", self.queue_name,
-                        len(self._tasks))
+        depth = asyncio.create_task(self._watch_depth(connection))
+        try:
+            await wait_first(stop.wait(), lost.wait())
+            if stop.is_set() and not lost.is_set():
+                await queue.cancel(tag)
+                logger.info("%s: stopped consuming; draining %d in flight", self.queue_name,
+                            len(self._tasks))
+        finally:
+            depth.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await depth
+            self.queue_messages = self.dead_letter_messages = None
+
+    async def _watch_depth(self, connection: aio_pika.abc.AbstractConnection) -> None:
+        """Read how many messages wait in the queue and in its dead-letter queue every
+        ``depth_interval`` (a passive declare, on a channel of its own so that a failure
+        never closes the consuming one). A failed read leaves both unknown, not stale."""
+        dead_letter_queue = self._topology.dead_letter_queue(self._subscription.consumer)
+        try:
+            channel = await connection.channel()
+            while True:
+                ready = await channel.declare_queue(self.queue_name, passive=True)
+                dead = await channel.declare_queue(dead_letter_queue, passive=True)
+                self.queue_messages = ready.declaration_result.message_count
+                self.dead_letter_messages = dead.declaration_result.message_count
+                await asyncio.sleep(self._depth_interval)
+        except Exception as exc:  # metrics go on when the broker does not answer
+            self.queue_messages = self.dead_letter_messages = None
+            logger.info("%s: queue depth unknown: %s", self.queue_name, exc)
 
     async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
         # Run the handler in a task of our own, not aio-pika's: a lost channel then cannot

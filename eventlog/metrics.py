@@ -74,6 +74,8 @@ class Consumed(Protocol):
     handled_total: int
     redelivered_total: int
     dead_lettered_total: int
+    queue_messages: int | None
+    dead_letter_messages: int | None
 
 
 class Relayed(Protocol):
@@ -85,8 +87,10 @@ class Relayed(Protocol):
 
 class MessagingCollector(Collector):
     """The in-memory counters of a process's relay and consumers, read at each scrape:
-    ``trainbridge_consumer_messages_{handled,redelivered,dead_lettered}_total{queue}`` and
-    ``trainbridge_relay_events_{published,deferred}_total``."""
+    ``trainbridge_consumer_messages_{handled,redelivered,dead_lettered}_total{queue}``,
+    ``trainbridge_relay_events_{published,deferred}_total``, and the consumers' last reads
+    of their queues' depths, ``trainbridge_consumer_{queue,dead_letter_queue}_messages{queue}``
+    (no sample while unknown)."""
 
     def __init__(self, registry: CollectorRegistry, relay: Relayed | None,
                  consumers: Sequence[Consumed] = ()) -> None:
@@ -110,6 +114,13 @@ class MessagingCollector(Collector):
             for consumer in self._consumers:
                 family.add_metric([consumer.queue_name], read(consumer))
             yield family
+        for name, documentation, depth in _QUEUE_DEPTHS:
+            gauge = GaugeMetricFamily(name, documentation, labels=["queue"])
+            for consumer in self._consumers:
+                value = depth(consumer)
+                if value is not None:
+                    gauge.add_metric([consumer.queue_name], value)
+            yield gauge
 
 
 _CONSUMER_COUNTERS: tuple[tuple[str, str, Callable[[Consumed], int]], ...] = (
@@ -121,4 +132,13 @@ _CONSUMER_COUNTERS: tuple[tuple[str, str, Callable[[Consumed], int]], ...] = (
     ("trainbridge_consumer_messages_dead_lettered",
      "Messages dead-lettered (malformed, or failing every attempt), by queue",
      lambda c: c.dead_lettered_total),
+)
+
+_QUEUE_DEPTHS: tuple[tuple[str, str, Callable[[Consumed], int | None]], ...] = (
+    ("trainbridge_consumer_queue_messages",
+     "Messages ready in the consumer's queue, waiting for a consumer, by queue (as of the "
+     "last read)", lambda c: c.queue_messages),
+    ("trainbridge_consumer_dead_letter_queue_messages",
+     "Messages in the queue's dead-letter queue, by queue (as of the last read)",
+     lambda c: c.dead_letter_messages),
 )

@@ -30,6 +30,8 @@ CONSUMER = (
     "trainbridge_consumer_messages_handled_total",
     "trainbridge_consumer_messages_redelivered_total",
     "trainbridge_consumer_messages_dead_lettered_total",
+    "trainbridge_consumer_queue_messages",
+    "trainbridge_consumer_dead_letter_queue_messages",
 )
 
 INGEST = (

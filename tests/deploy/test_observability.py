@@ -247,6 +247,8 @@ def test_the_dashboard_shows_what_operators_watch() -> None:
         "trainbridge_reporter_labelbox_rate_limited_total",
         "trainbridge_outbox_backlog",
         "trainbridge_consumer_messages_handled_total",
+        "trainbridge_consumer_queue_messages",
+        "trainbridge_consumer_dead_letter_queue_messages",
         "trainbridge_reporter_parked_deliveries",
     }
 

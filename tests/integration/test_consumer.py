@@ -393,3 +393,37 @@ async def test_a_queue_declared_with_other_arguments_stops_the_consumer_with_a_c
 
     with pytest.raises(RuntimeError, match="exists with other arguments"):
         await asyncio.wait_for(changed.run(asyncio.Event()), 20)
+
+
+async def test_the_consumer_reads_how_many_messages_wait_in_its_queue_and_dead_letters(
+    store: PostgresEventStore, broker: BrokerNamespace,
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(uow: UnitOfWork, event: RecordedEvent) -> None:
+        await release.wait()
+
+    broker.consumers.add("worker")
+    consumer = EventConsumer(store, broker.with_settings(prefetch=1),
+                             Subscription("worker", ("Work",), slow), drain_timeout=10,
+                             depth_interval=0.05)
+    events = await recorded(store, "model_run-1", "Work", "Work", "Work")
+    assert consumer.queue_messages is None  # unknown before it connects
+
+    async with running(consumer.run):
+        await consuming(consumer)
+        await publish(broker, *events)
+
+        async def two_waiting() -> bool:  # one delivered (prefetch 1) and held by slow()
+            return consumer.queue_messages == 2
+
+        await eventually(two_waiting, timeout=10)
+        assert consumer.dead_letter_messages == 0
+        release.set()
+
+        async def none_waiting() -> bool:
+            return consumer.queue_messages == 0
+
+        await eventually(none_waiting, timeout=10)
+
+    assert consumer.queue_messages is None and consumer.dead_letter_messages is None

@@ -20,6 +20,8 @@ class FakeConsumer:
     handled_total: int = 0
     redelivered_total: int = 0
     dead_lettered_total: int = 0
+    queue_messages: int | None = None
+    dead_letter_messages: int | None = None
 
 
 @dataclass
@@ -80,6 +82,19 @@ def test_relay_and_consumer_counters_are_exported_by_queue() -> None:
             in lines)
     assert ('trainbridge_consumer_messages_dead_lettered_total'
             '{queue="trainbridge.reporter-acknowledge"} 1.0' in lines)
+
+
+def test_queue_depths_are_exported_by_queue_and_absent_while_unknown() -> None:
+    registry = service_registry()
+    consumers = [FakeConsumer("trainbridge.reporter", queue_messages=7, dead_letter_messages=1),
+                 FakeConsumer("trainbridge.reporter-acknowledge")]
+    MessagingCollector(registry, None, consumers)
+
+    depths = [line for line in samples(registry) if "queue_messages" in line]
+
+    assert depths == [
+        'trainbridge_consumer_queue_messages{queue="trainbridge.reporter"} 7.0',
+        'trainbridge_consumer_dead_letter_queue_messages{queue="trainbridge.reporter"} 1.0']
 
 
 def declared_names(registry: CollectorRegistry) -> set[str]:
