@@ -23,7 +23,7 @@ def served_names(page: str) -> set[str]:
     return names
 
 
-async def test_after_one_run_every_service_serves_the_catalogued_metric_names(
+async def test_after_a_run_each_service_serves_its_catalogued_names_and_those_dashboards_read(
     system: System,
 ) -> None:
     system.fake.control.add_model_run(
