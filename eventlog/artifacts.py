@@ -40,12 +40,22 @@ def _local_path(uri: str) -> Path:
     return Path(url2pathname(urlsplit(uri).path))
 
 
+def _fsspec(protocol: str) -> Any:
+    """The fsspec module: optional (the ``artifacts`` extra), so the one place importing it."""
+    try:
+        import fsspec
+    except ImportError:
+        raise ArtifactStoreError(
+            f"an artifact store at {protocol}:// needs fsspec: install the artifacts extra "
+            f"(pip install 'trainbridge[artifacts]') and the filesystem's package (s3fs for "
+            f"s3://, gcsfs for gs://)") from None
+    return fsspec
+
+
 def _filesystem(uri: str) -> tuple[Any, str]:
     """fsspec's filesystem for ``uri`` and the path within it."""
     check_store(uri)
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(uri)
+    fs, path = _fsspec(urlsplit(uri).scheme).core.url_to_fs(uri)
     return fs, str(path)
 
 
@@ -56,13 +66,7 @@ def check_store(url: str) -> None:
     if is_local(url):
         return
     protocol = urlsplit(url).scheme
-    try:
-        import fsspec
-    except ImportError:
-        raise ArtifactStoreError(
-            f"an artifact store at {protocol}:// needs fsspec: install the artifacts extra "
-            f"(pip install 'trainbridge[artifacts]') and the filesystem's package (s3fs for "
-            f"s3://, gcsfs for gs://)") from None
+    fsspec = _fsspec(protocol)
     try:
         fsspec.get_filesystem_class(protocol)
     except ImportError as exc:
