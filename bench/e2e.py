@@ -99,8 +99,8 @@ from eventlog.topology import Topology
 from fake_labelbox.control import FakeLabelboxControl
 from fake_labelbox.demo_client import model_run_body, signature
 from services.reporter.sdk_adapter import SdkLabelbox, single_attempt_client
-import trainbridge.dev
 from trainbridge.dev import ChildSpec, Supervisor
+from trainbridge.dev_console import Console
 
 HALT = threading.Event()
 """Set at cleanup: the floor and baseline threads stop calling the fake (which is going)."""
@@ -169,17 +169,17 @@ NOISE = "Connection pool is full, discarding connection"
 """urllib3's warning when more SDK threads than the SDK session's 10 pooled connections call
 at once: counted, not printed (it would drown the output at the default concurrency)."""
 suppressed: Counter[str] = Counter()
-_say = trainbridge.dev.say
 
 
-def quieter_say(name: str, line: str) -> None:
-    if NOISE in line:
-        suppressed[name] += 1
-    else:
-        _say(name, line)
+class QuieterConsole(Console):
+    """Prints the supervised children's lines, less urllib3's pool warnings."""
 
+    def say(self, name: str, line: str) -> None:
+        if NOISE in line:
+            suppressed[name] += 1
+        else:
+            super().say(name, line)
 
-trainbridge.dev.say = quieter_say  # the supervisor prints its children's lines through it
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -339,7 +339,8 @@ class System:
                                     "trainer") for n in range(1, args.trainers + 1)]
         specs.append(ChildSpec.command("reporter", "reporter", env={
             "TRAINBRIDGE_DATABASE_POOL_SIZE": str(args.reporter_pool_size)}))
-        self.supervisor = Supervisor(specs, environ, restart_delay=0.5, stop_timeout=20)
+        self.supervisor = Supervisor(specs, environ, console=QuieterConsole(),
+                                     restart_delay=0.5, stop_timeout=20)
         self.running = asyncio.create_task(self.supervisor.run(self.stop))
         await self._wait("ingest (with the model type announced)", self._ingest_ready, 60)
 

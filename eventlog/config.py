@@ -215,15 +215,24 @@ def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Location(Setting[str]):
-    """An fsspec URL; a plain path (``default`` too) becomes a ``file://`` URL, resolved
-    against the working directory when read."""
+    """An artifact store's URL (eventlog.artifacts): a plain path (``default`` too) becomes a
+    ``file://`` URL, resolved against the working directory when read; any other URL must
+    name an fsspec filesystem that is installed."""
 
     default: str
 
     accepted = "fsspec URL or path"
 
     def parse(self, raw: str) -> str:
-        return raw if "://" in raw else Path(raw).resolve().as_uri()
+        if "://" not in raw:
+            return Path(raw).resolve().as_uri()
+        from eventlog.artifacts import ArtifactStoreError, check_store
+
+        try:
+            check_store(raw)
+        except ArtifactStoreError as exc:
+            raise SettingsError(f"{self.name}={redact(raw)}: {exc}") from None
+        return raw
 
     def unset(self) -> str:
         return self.parse(self.default)

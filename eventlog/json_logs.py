@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import TextIO
@@ -41,17 +42,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line)
 
 
+_LINE_BREAKS = re.compile(r"\s*\n\s*")
+
+
 class TextFormatter(logging.Formatter):
     """``09:14:02.123 INFO    trainer    run-1  model_run-run-1: stage PREDICTING started``:
     the service is the package the logger belongs to (``services.trainer.worker`` →
-    ``trainer``), the model run ``-`` outside of one."""
+    ``trainer``), the model run ``-`` outside of one. A message of several lines (Alembic's
+    revision descriptions) is joined into one; only a traceback follows on lines of its
+    own."""
 
     def format(self, record: logging.LogRecord) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)
         parts = record.name.split(".")
         service = parts[1] if parts[0] == "services" and len(parts) > 1 else parts[0]
+        message = _LINE_BREAKS.sub(" ", record.getMessage().strip())
         line = (f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d} {record.levelname:<7} "
-                f"{service:<10} {model_run_id.get() or '-'}  {record.getMessage()}")
+                f"{service:<10} {model_run_id.get() or '-'}  {message}")
         if record.exc_text:  # already formatted (and redacted) by the RedactingFilter
             line += "\n" + record.exc_text
         elif record.exc_info:

@@ -89,8 +89,10 @@ LOG_OUTPUT = (LOG_FORMAT,)
 
 ARTIFACTS_URL = Location(
     name="TRAINBRIDGE_ARTIFACTS_URL", default="artifacts",
-    description="where exports, models, predictions and metrics are stored (any fsspec URL; "
-                "the trainer and the reporter must share it)")
+    description="where exports, models, predictions and metrics are stored, shared by the "
+                "trainer and the reporter: a directory, or object storage such as "
+                "`s3://bucket/prefix` or `gs://bucket/prefix` (needs the `artifacts` extra and "
+                "s3fs or gcsfs; see docs/services.md#artifacts)")
 
 
 def _login_password(service: str) -> OptionalText:

@@ -292,5 +292,6 @@ def create_app(
         state=State({"fake": FakeServer(state, api_key, auto_create_model_runs)}),
         on_shutdown=[lambda: state.close()],
         openapi_config=None,
+        logging_config=None,  # `trainbridge fake-labelbox` logs like the services
         request_max_body_size=512 * 1024 * 1024,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -20,14 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventlog.retry import RetryPolicy, sleep_unless
+from eventlog.settings import DatabaseSettings
+from trainbridge.dev_console import Console
+from trainbridge.dev_progress import show_progress
 
 CONFIGURATION_ERROR = 2
 DEMO_SECRET = "dev-secret"
 DEMO_API_KEY = "demo-key"
-
-
-def say(name: str, line: str) -> None:
-    print(f"{name:<13}| {line}", flush=True)
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,18 @@ class Child:
     output: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-async def _pump(name: str, stream: asyncio.StreamReader) -> None:
+async def _pump(console: Console, name: str, stream: asyncio.StreamReader) -> None:
     while line := await stream.readline():
-        say(name, line.decode(errors="replace").rstrip())
+        console.say(name, line.decode(errors="replace").rstrip())
 
 
 class Supervisor:
     """Keeps its children running until stopped; restarts one that dies."""
 
     def __init__(self, specs: Sequence[ChildSpec], environ: Mapping[str, str], *,
-                 restart_delay: float = 1.0, stop_timeout: float = 30.0) -> None:
+                 console: Console | None = None, restart_delay: float = 1.0,
+                 stop_timeout: float = 30.0) -> None:
+        self._console = console or Console()
         self.children = {spec.name: Child(spec) for spec in specs}
         self._environ = dict(environ)
         self._restart_delay = restart_delay
@@ -70,6 +72,9 @@ class Supervisor:
         self._stop_timeout = stop_timeout
         self.failed: str | None = None
         """The child whose configuration error stopped everything."""
+
+    def _say(self, line: str) -> None:
+        self._console.say("dev", line)
 
     async def start(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(
@@ -80,8 +85,9 @@ class Supervisor:
         )
         child.started_at = time.monotonic()
         assert child.process.stdout is not None
-        child.output = asyncio.create_task(_pump(child.spec.name, child.process.stdout))
-        say("dev", f"started {child.spec.name} (pid {child.process.pid})")
+        child.output = asyncio.create_task(
+            _pump(self._console, child.spec.name, child.process.stdout))
+        self._say(f"started {child.spec.name} (pid {child.process.pid})")
 
     async def _watch(self, child: Child, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -92,7 +98,7 @@ class Supervisor:
             if stop.is_set():
                 return
             if code == CONFIGURATION_ERROR:
-                say("dev", f"{child.spec.name} exited with a configuration error; stopping")
+                self._say(f"{child.spec.name} exited with a configuration error; stopping")
                 self.failed = child.spec.name
                 stop.set()
                 return
@@ -100,8 +106,7 @@ class Supervisor:
             child.restarts += 1
             delay = (self._quick_restarts.delay(child.restarts) if quick
                      else self._restart_delay)
-            say("dev", f"{child.spec.name} exited with code {code}; restarting in "
-                       f"{delay:.1f}s")
+            self._say(f"{child.spec.name} exited with code {code}; restarting in {delay:.1f}s")
             await sleep_unless(stop, delay)
             if not stop.is_set():
                 await self.start(child)
@@ -128,12 +133,12 @@ class Supervisor:
             try:
                 await asyncio.wait_for(child.process.wait(), self._stop_timeout)
             except TimeoutError:
-                say("dev", f"{child.spec.name} did not stop in {self._stop_timeout:g}s; killing")
+                self._say(f"{child.spec.name} did not stop in {self._stop_timeout:g}s; killing")
                 child.process.kill()
                 await child.process.wait()
             if child.output is not None:
                 await child.output
-            say("dev", f"stopped {child.spec.name} (exit code {child.process.returncode})")
+            self._say(f"stopped {child.spec.name} (exit code {child.process.returncode})")
 
 
 @dataclass(frozen=True)
@@ -172,16 +177,20 @@ def dev_environment(options: DevOptions, environ: Mapping[str, str]) -> dict[str
     return env
 
 
-async def _migrate(env: Mapping[str, str]) -> int:
+async def _migrate(env: Mapping[str, str], console: Console) -> int:
+    """``trainbridge migrate``, saying only its problems (not each revision it applies),
+    unless ``TRAINBRIDGE_LOG_LEVEL`` asks for more."""
+    console.say("dev", "migrating the database (trainbridge migrate)")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trainbridge", "migrate", env=dict(env),
+        sys.executable, "-m", "trainbridge", "migrate",
+        env={"TRAINBRIDGE_LOG_LEVEL": "WARNING", **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert process.stdout is not None
-    await _pump("migrate", process.stdout)
+    await _pump(console, "migrate", process.stdout)
     return await process.wait()
 
 
-async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
+async def _demo(options: DevOptions, env: Mapping[str, str], console: Console) -> bool:
     """Play Labelbox's "Train Model" click: a signed request, then follow the run at the
     fake Labelbox until it is COMPLETE or FAILED."""
     from fake_labelbox.demo_client import (
@@ -194,9 +203,13 @@ async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
 
     model_run_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     secret = WEBHOOK_SECRET.read(env)[0]
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll of the fake
+    said: list[str] = []
 
     def report(line: str) -> None:
-        say("demo", line)
+        if said[-1:] != [line]:  # "waiting for ingest …" once, not once a second
+            console.say("demo", line)
+        said.append(line)
 
     def show(update: dict[str, Any]) -> None:
         extra = update.get("error_message") or ", ".join(
@@ -209,36 +222,44 @@ async def _demo(options: DevOptions, env: Mapping[str, str]) -> bool:
             accepted = send_until_accepted(
                 f"http://127.0.0.1:{options.port}", secret, model_run_id, TEXT_CLASSIFICATION,
                 "model-1", timeout=180, interval=1.0, log=report)
-            report(f"ingest answered {accepted.status_code} {accepted.text}")
+            report(f"ingest answered {accepted.status_code} {accepted.reason_phrase}")
             statuses = wait_for_terminal(f"http://127.0.0.1:{options.fake_port}", model_run_id,
                                          600, interval=0.5, on_status=show)
         except DemoError as exc:
             report(f"demo failed: {exc}")
             return False
-        report(f"model run {model_run_id}: {' -> '.join(statuses)}")
+        shown = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
+        report(f"model run {model_run_id}: {' -> '.join(shown)}")
         return statuses[-1] == "COMPLETE"
 
     return await asyncio.to_thread(demo)
 
 
-async def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
+async def run_dev(options: DevOptions, environ: Mapping[str, str],
+                  console: Console | None = None) -> int:
+    console = console or Console()
     env = dev_environment(options, environ)
-    migrated = await _migrate(env)
+    migrated = await _migrate(env, console)
     if migrated == CONFIGURATION_ERROR:
-        say("dev", "migrate exited with a configuration error; stopping")
+        console.say("dev", "migrate exited with a configuration error; stopping")
         return CONFIGURATION_ERROR
     if migrated != 0:
-        say("dev", "migration failed; is PostgreSQL reachable at TRAINBRIDGE_DATABASE_URL?")
+        console.say("dev", "migration failed; is PostgreSQL reachable at "
+                           "TRAINBRIDGE_DATABASE_URL?")
         return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    supervisor = Supervisor(child_specs(options), env)
+    supervisor = Supervisor(child_specs(options), env, console=console)
     running = asyncio.create_task(supervisor.run(stop))
+    stopped = asyncio.Event()
+    """Set once every child has stopped: the progress lines then show where runs got to."""
+    progress = asyncio.create_task(
+        show_progress(DatabaseSettings.from_env(env), console, stopped))
     completed = True
     if options.demo:
-        demo = asyncio.create_task(_demo(options, env))
+        demo = asyncio.create_task(_demo(options, env, console))
         await asyncio.wait({demo, running}, return_when=asyncio.FIRST_COMPLETED)
         if demo.done():
             completed = demo.result()
@@ -247,6 +268,8 @@ async def run_dev(options: DevOptions, environ: Mapping[str, str]) -> int:
         else:
             demo.cancel()
     await running
+    stopped.set()
+    await progress
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(signum)
     if supervisor.failed is not None:

@@ -34,9 +34,9 @@ STATUSES = ("COMPLETE", "FAILED", "IN_PROGRESS")
 DEFAULT_LIMIT = 50
 
 _RUN_COLUMNS = """
-model_run_id, model_type, latest_attempt, status, labelbox_status, current_stage,
-requested_at, started_at, finished_at, duration_seconds, last_event_type, last_event_at,
-last_error, failed_stage, parked_deliveries
+model_run_id, model_type, latest_attempt, status, labelbox_status, labelbox_status_at,
+current_stage, requested_at, started_at, finished_at, duration_seconds, last_event_type,
+last_event_at, last_error, failed_stage, parked_deliveries
 """
 
 _RUN = f"SELECT {_RUN_COLUMNS} FROM model_runs WHERE model_run_id = $1"
@@ -97,6 +97,12 @@ async def run_audit(db: asyncpg.Pool | asyncpg.Connection, model_run_id: str
         raise UnknownModelRunError(f"no model run {model_run_id!r} in the event log")
     timeline = [dict(r) for r in await db.fetch(_TIMELINE, model_run_id)]
     return dict(run), timeline
+
+
+async def database_now(db: asyncpg.Pool | asyncpg.Connection) -> datetime:
+    """The database's clock, which ``requested_at`` is measured by."""
+    now: datetime = await db.fetchval("SELECT now()")
+    return now
 
 
 async def parked_deliveries(db: asyncpg.Pool | asyncpg.Connection) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 from eventlog import EventStore
 from eventlog.artifacts import join, read_artifact, write_artifact
 from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
+from services.reporter.artifact_links import ArtifactLinks
 from services.reporter.audit import CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
 from services.reporter.delivery_keys import delivery_key
@@ -85,6 +86,7 @@ class Deliverer:
         self._calls = calls
         self._store = store
         self._settings = settings
+        self._links = ArtifactLinks(settings.artifact_link_seconds)
 
     async def deliver(self, delivery: Delivery, plan: RunPlan,
                       ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
@@ -112,12 +114,15 @@ class Deliverer:
     async def _status(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                       metadata: Mapping[str, str]) -> DeliveryOutcome:
         status = delivery.status or "TRAINING_MODEL"
+        linked = await self._links.metadata(delivery.links, plan.model_run_id, plan.attempt)
+        sent = {**metadata, **linked.sent}
         await self._calls.call(
             context, "ModelRun.update_status",
-            lambda: self._port.update_status(plan.model_run_id, status, metadata,
+            lambda: self._port.update_status(plan.model_run_id, status, sent,
                                              delivery.error_message),
             request={"modelRunId": plan.model_run_id, "status": status,
-                     "metadata": dict(metadata), "errorMessage": delivery.error_message},
+                     "metadata": {**metadata, **linked.audited},
+                     "errorMessage": delivery.error_message},
         )
         return DeliveryOutcome(DELIVERED, {"status": status})
 

@@ -15,7 +15,9 @@ out-of-order messages therefore change nothing. Rules:
   mirrored (as ``progress`` and ``eta_seconds`` metadata), and only while nothing later in
   the attempt (a next stage, scores, the outcome) has made it stale;
 - the hyper-parameters go to the run's config (``ModelRun.update_config``) before
-  ``COMPLETE``.
+  ``COMPLETE``;
+- the model and the metrics are named by URI only in ``Delivery.links``, never in the
+  metadata: the deliverer turns each into a link a user can open, or says where it is kept.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ TERMINAL = ("COMPLETE", "FAILED")
 Action = Literal["status", "export", "predictions", "config", "complete"]
 MAX_PER_CLASS_KEYS = 100
 """Per-class scores shown as metadata keys (``ap50 car``); the rest stay in the metrics
-artifact, whose URI is in the metadata too."""
+artifact (linked as ``metrics`` where the store can sign links)."""
+MODEL_LINK = "model_weights"
+METRICS_LINK = "metrics"
 SUPERSEDES_PROGRESS = (STAGE_STARTED, MODEL_EVALUATED, PREDICTIONS_PRODUCED, TRAINING_COMPLETED,
                        TRAINING_FAILED)
 
@@ -65,6 +69,10 @@ class Delivery:
     status: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     error_message: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+    """(metadata key, artifact URI): the deliverer puts a link a user can open under each
+    key (or says why there is none); a URI itself is never shown, it means nothing off the
+    trainer's host."""
     acknowledges: bool = False
     """The attempt's first status (``EXPORTING_DATA``, caused by ``TrainingRequested``):
     it tells the user the request was taken, so the reporter sends it ahead of other
@@ -120,7 +128,6 @@ def _metrics_metadata(data: Mapping[str, Any]) -> dict[str, str]:
     values["evaluated_split"] = metrics.get("evaluated_split")
     values["evaluated_rows"] = metrics.get("evaluated_rows")
     values["confusion"] = metrics.get("confusion")
-    values["metrics_uri"] = data.get("metricsUri")
     values["metrics_sha256"] = data.get("metricsSha256")
     return as_metadata(values)
 
@@ -137,7 +144,8 @@ class _Planner:
         )
 
     def add_status(self, key: str, wanted: str, cause: RecordedEvent,
-                   metadata: dict[str, str], *, acknowledges: bool = False) -> None:
+                   metadata: dict[str, str], *, acknowledges: bool = False,
+                   links: tuple[tuple[str, str], ...] = ()) -> None:
         # Never backwards: a later stage that maps to an earlier status reports its metadata
         # under the status already shown.
         status = wanted
@@ -145,7 +153,11 @@ class _Planner:
             status = self.status
         self.status = status
         self.add(key, "status", cause, status=status, metadata=metadata,
-                 acknowledges=acknowledges)
+                 acknowledges=acknowledges, links=links)
+
+
+def _links(*pairs: tuple[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((key, uri) for key, uri in pairs if isinstance(uri, str) and uri)
 
 
 def _progress_metadata(data: Mapping[str, Any]) -> dict[str, str]:
@@ -202,18 +214,20 @@ def plan_run(events: Sequence[RecordedEvent]) -> RunPlan | None:
                                _progress_metadata(data))
         elif kind == MODEL_EVALUATED:
             planner.add_status("metrics", planner.status or "TRAINING_MODEL", event,
-                               _metrics_metadata(data))
+                               _metrics_metadata(data),
+                               links=_links((METRICS_LINK, data.get("metricsUri"))))
         elif kind == PREDICTIONS_PRODUCED and failed is None:
             planner.add("predictions", "predictions", event)
         elif kind == TRAINING_COMPLETED and failed is None:
             if data.get("config"):
                 planner.add("config", "config", event)
             finished = {"progress": "done", "eta_seconds": "0"} if progressed else {}
-            metadata = as_metadata({**(data.get("metadata") or {}), **finished,
-                                    "model_uri": data.get("modelUri"),
+            # earlier trainers put the model's URI under model_weights: the link replaces it
+            shown = {k: v for k, v in (data.get("metadata") or {}).items() if k != MODEL_LINK}
+            metadata = as_metadata({**shown, **finished,
                                     "model_sha256": data.get("modelSha256")})
             planner.add("status/COMPLETE", "complete", event, status="COMPLETE",
-                        metadata=metadata)
+                        metadata=metadata, links=_links((MODEL_LINK, data.get("modelUri"))))
             break
         elif kind == TRAINING_FAILED:
             message = ui_message(str(data.get("message") or "Training failed"))

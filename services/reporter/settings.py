@@ -53,6 +53,12 @@ IMPORT_POLL = _positive("TRAINBRIDGE_IMPORT_POLL_SECONDS", 5.0,
                         "between polls of a predictions import")
 IMPORT_TIMEOUT = _positive("TRAINBRIDGE_IMPORT_TIMEOUT_SECONDS", 1200.0,
                            "an import still running after this parks the delivery")
+ARTIFACT_LINK_SECONDS = Integer(
+    name="TRAINBRIDGE_ARTIFACT_LINK_SECONDS", default=604800, minimum=1, maximum=604800,
+    description="how long the links to a run's model and metrics in its Labelbox metadata "
+                "stay valid (presigned URLs, made when `TRAINBRIDGE_ARTIFACTS_URL` is an "
+                "`s3://` or `gs://` store; 7 days, the default, is the longest S3 and GCS "
+                "allow)")
 SWEEP = _positive("TRAINBRIDGE_REPORTER_SWEEP_SECONDS", 30.0,
                   "between sweeps of the log (catch-up, operator redrives, parked gauge)")
 METRICS_HOST = Text(name="TRAINBRIDGE_REPORTER_METRICS_HOST", default="0.0.0.0",
@@ -61,9 +67,10 @@ METRICS_PORT = Integer(
     name="TRAINBRIDGE_REPORTER_METRICS_PORT", default=9102, minimum=0, maximum=65535,
     description="the port of the reporter's `/metrics` (`0`: off; "
                 "`trainbridge reporter --metrics-port` overrides it)")
-SETTINGS = (API_KEY, ARTIFACTS_URL, ENDPOINT, CALL_TIMEOUT, CALLS_PER_SECOND, MAX_ATTEMPTS,
-            BACKOFF, BACKOFF_MAX, THREADS, CONCURRENCY, ACKNOWLEDGE_CONCURRENCY, EXPORT_POLL,
-            EXPORT_TIMEOUT, IMPORT_POLL, IMPORT_TIMEOUT, SWEEP, METRICS_HOST, METRICS_PORT)
+SETTINGS = (API_KEY, ARTIFACTS_URL, ARTIFACT_LINK_SECONDS, ENDPOINT, CALL_TIMEOUT,
+            CALLS_PER_SECOND, MAX_ATTEMPTS, BACKOFF, BACKOFF_MAX, THREADS, CONCURRENCY,
+            ACKNOWLEDGE_CONCURRENCY, EXPORT_POLL, EXPORT_TIMEOUT, IMPORT_POLL, IMPORT_TIMEOUT,
+            SWEEP, METRICS_HOST, METRICS_PORT)
 
 DEFAULT_ENDPOINT = ENDPOINT.default
 
@@ -109,6 +116,8 @@ class ReporterSettings:
     (30 min by default)."""
     import_poll_interval: float = IMPORT_POLL.default
     import_timeout: float = IMPORT_TIMEOUT.default
+    artifact_link_seconds: int = ARTIFACT_LINK_SECONDS.default
+    """How long a link to an artifact in Labelbox's metadata stays valid."""
     sweep_interval: float = SWEEP.default
     """Seconds between sweeps of the event log (catch-up and operator redrives)."""
     metrics_host: str = METRICS_HOST.default
@@ -134,6 +143,7 @@ class ReporterSettings:
             export_timeout=EXPORT_TIMEOUT.read(environ),
             import_poll_interval=IMPORT_POLL.read(environ),
             import_timeout=IMPORT_TIMEOUT.read(environ),
+            artifact_link_seconds=ARTIFACT_LINK_SECONDS.read(environ),
             sweep_interval=SWEEP.read(environ),
             metrics_host=METRICS_HOST.read(environ),
             metrics_port=METRICS_PORT.read(environ),

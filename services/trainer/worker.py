@@ -238,7 +238,7 @@ class TrainingWorker:
                                         "lines": result.prediction_lines}),
             emit(TRAINING_COMPLETED, {
                 "modelUri": result.model.uri, "modelSha256": result.model.sha256,
-                "metadata": {"model_weights": result.model.uri, **headline},
+                "metadata": headline,
                 "config": {"model_type": job.model_type, **result.hyperparameters},
             }),
         ])

@@ -252,6 +252,13 @@ def test_the_import_walk_sees_lazy_imports() -> None:
     assert "labelbox" in third_party_imports(["services.reporter.sdk_adapter"])
 
 
+def test_the_import_walk_leaves_out_imports_whose_absence_is_handled() -> None:
+    # the artifact store imports fsspec (the `artifacts` extra) only for object storage, and
+    # says what to install when it is missing (tests/unit/test_artifact_store.py)
+    assert "fsspec" not in third_party_imports(["eventlog.artifacts"])
+    assert "asyncpg" in third_party_imports(["eventlog.postgres.pool"])
+
+
 # -- the import walk -------------------------------------------------------------------------
 
 
@@ -293,12 +300,27 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+def optional_imports(tree: ast.AST) -> set[ast.AST]:
+    """The imports inside ``try: … except ImportError:`` (or ``ModuleNotFoundError``): the
+    code says what to install when they fail (eventlog.artifacts and fsspec)."""
+    guarded: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(handler.type, ast.Name)
+                and handler.type.id in ("ImportError", "ModuleNotFoundError")
+                for handler in node.handlers):
+            guarded.update(n for statement in node.body for n in ast.walk(statement)
+                           if isinstance(n, ast.Import | ast.ImportFrom))
+    return guarded
+
+
 def imported_names(tree: ast.AST, module: str, *, top_level_only: bool = False) -> set[str]:
     """Modules ``tree`` imports (``from a import b`` gives ``a`` and ``a.b``, which may be an
-    attribute); with ``top_level_only``, not those inside functions."""
+    attribute), but for optional ones; with ``top_level_only``, not those inside functions."""
     found: set[str] = set()
+    optional = optional_imports(tree)
     nodes = ast.iter_child_nodes(tree) if top_level_only else ast.walk(tree)
-    for node in nodes:
+    for node in (n for n in nodes if n not in optional):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -30,6 +30,10 @@ def dev_env(database_url: str, broker: BrokerNamespace, tmp_path: Path,
             **extra}
 
 
+ONE_LINER = re.compile(r"\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\S+ +\S+  \S")
+"""A service's log line under ``dev``: time, level, service, model run (or ``-``), message."""
+
+
 async def run_dev(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trainbridge", "dev", *args, env=env,
@@ -46,6 +50,8 @@ async def test_the_demo_reaches_complete_at_the_fake_labelbox(
     try:
         output = await read_until(process, "-> COMPLETE", timeout=150)
         assert await asyncio.wait_for(process.wait(), 60) == 0
+        assert process.stdout is not None
+        output += (await process.stdout.read()).decode()
     finally:
         if process.returncode is None:
             process.kill()
@@ -57,7 +63,19 @@ async def test_the_demo_reaches_complete_at_the_fake_labelbox(
     # the services log readable lines under dev, not JSON: time, level, service, run, message
     assert re.search(r"trainer +\| \d\d:\d\d:\d\d\.\d{3} INFO +trainer +\S+  model_run-\S+: "
                      r"stage TRAINING_MODEL finished in \d+\.\ds", output), output[-3000:]
+    services = [line.split("| ", 1)[1] for line in output.splitlines()
+                if line.startswith(("ingest ", "trainer ", "reporter ", "fake-labelbox|"))]
+    unreadable = [line for line in services if not ONE_LINER.match(line)]
+    assert not unreadable, unreadable
     assert '{"ts": ' not in output
+    # one progress line per change of state (stdout is a pipe), from the event log
+    progress = re.findall(r"^progress +\| run (demo-\S+)  text_single_classification  "
+                          r"([A-Z_]+)  (\d+\.\d)s$", output, re.MULTILINE)
+    states = [state for _, state, _ in progress]
+    assert len({run for run, _, _ in progress}) == 1, progress
+    assert states[-1] == "COMPLETE" and states.count("COMPLETE") == 1, progress
+    assert len(states) == len(set(states)) >= 2, progress
+    assert len(output.splitlines()) < 100  # 156 lines before progress lines and quieter logs
 
 
 async def test_ctrl_c_stops_every_service_cleanly(

@@ -45,12 +45,12 @@ def stage(run: str, name: str, attempt: int = 1, **metadata: str) -> NewEvent:
                      attempt=attempt, step=name)
 
 
-def evaluated(run: str, attempt: int = 1) -> NewEvent:
+def evaluated(run: str, attempt: int = 1, metrics_uri: str = "file:///m.json") -> NewEvent:
     return new_event(MODEL_EVALUATED, {
         "metrics": {"scores": {"accuracy": 0.9375, "macro_f1": 0.9},
                     "perClass": {"f1": {"sentiment/negative": 0.875, "sentiment/positive": 1.0}},
                     "evaluated_split": "test", "evaluated_rows": 16, "confusion": {}},
-        "metricsUri": "file:///m.json", "metricsSha256": "ab"}, run=run, attempt=attempt)
+        "metricsUri": metrics_uri, "metricsSha256": "ab"}, run=run, attempt=attempt)
 
 
 def progressed(run: str, step: int, total: int = 10, attempt: int = 1) -> NewEvent:
@@ -66,10 +66,13 @@ def predictions(run: str, uri: str, sha256: str, count: int, attempt: int = 1) -
                      run=run, attempt=attempt)
 
 
-def completed(run: str, attempt: int = 1) -> NewEvent:
+def completed(run: str, attempt: int = 1, model_uri: str | None = None,
+              **metadata: str) -> NewEvent:
+    """``metadata``: what the trainer shows besides the scores (earlier trainers put the
+    model's URI under ``model_weights``)."""
     return new_event(TRAINING_COMPLETED, {
-        "modelUri": f"file:///models/{run}.joblib", "modelSha256": "cd",
-        "metadata": {"model_weights": f"file:///models/{run}.joblib", "accuracy": "0.9375"},
+        "modelUri": model_uri or f"file:///models/{run}.joblib", "modelSha256": "cd",
+        "metadata": {"accuracy": "0.9375", **metadata},
         "config": {"model_type": "text_single_classification", "C": 1.0},
     }, run=run, attempt=attempt)
 

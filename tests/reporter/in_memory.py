@@ -56,9 +56,9 @@ class InMemoryReporter:
         await self.reconciler.reconcile(f"model_run-{run}", "test")
 
 
-def in_memory_reporter(tmp_path: Path, port: RecordingLabelbox | None = None
-                       ) -> InMemoryReporter:
-    settings = unit_settings(tmp_path)
+def in_memory_reporter(tmp_path: Path, port: RecordingLabelbox | None = None, *,
+                       settings: ReporterSettings | None = None) -> InMemoryReporter:
+    settings = settings or unit_settings(tmp_path)
     store, ledger, audit = InMemoryEventStore(), InMemoryLedger(), InMemoryAuditLog()
     port = port or RecordingLabelbox()
     built = wire_reporter(settings, ReporterAdapters(store, ledger, audit), port)

@@ -65,9 +65,22 @@ def test_metadata_values_are_strings() -> None:
     metrics = next(d for d in plan.deliveries if d.key.endswith("/metrics"))
     assert metrics.metadata["accuracy"] == "0.9375"
     assert metrics.metadata["f1 sentiment/negative"] == "0.8750"
-    assert metrics.metadata["metrics_uri"] == "file:///m.json"
     complete = plan.deliveries[-1]
-    assert complete.metadata["model_weights"] == "file:///models/run-1.joblib"
+    assert complete.metadata["accuracy"] == "0.9375"
+
+
+def test_artifacts_are_handed_to_the_deliverer_to_link_never_put_in_the_metadata() -> None:
+    events = full_run()
+    events[-1] = completed(RUN, model_weights="file:///models/run-1.joblib")  # an older trainer
+    plan = plan_run(recorded(STREAM, events))
+    assert plan is not None
+    metrics = next(d for d in plan.deliveries if d.key.endswith("/metrics"))
+    complete = plan.deliveries[-1]
+
+    assert metrics.links == (("metrics", "file:///m.json"),)
+    assert complete.links == (("model_weights", "file:///models/run-1.joblib"),)
+    for delivery in plan.deliveries:
+        assert not any("file://" in value for value in delivery.metadata.values()), delivery
 
 
 def test_a_status_never_goes_backwards() -> None:

@@ -26,7 +26,11 @@ def add_parser(commands: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from eventlog.json_logs import use_json_logs
+    from eventlog.settings import log_format, log_level
     from fake_labelbox.runner import serve
+
+    use_json_logs(log_level(environ), log_format=log_format(environ))
 
     serve(host=args.host, port=args.port, api_key=args.api_key, auto_create=args.auto_create,
           sample_model_runs=args.sample_model_run or ())
