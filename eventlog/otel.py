@@ -133,6 +133,9 @@ class OtelTracer:
             return None
         return f"00-{current.trace_id:032x}-{current.span_id:016x}-{current.trace_flags:02x}"
 
+    def flush(self) -> None:
+        self.provider.force_flush()
+
     def shutdown(self) -> None:
         """Undo the instrumentations, then export what is still buffered."""
         for instrumentor in self._instrumentors:

@@ -52,6 +52,7 @@ class Tracer(Protocol):
         function returned ends it (``True``: failed)."""
     def continuing(self, traceparent: str | None) -> AbstractContextManager[None]: ...
     def current_traceparent(self) -> str | None: ...
+    def flush(self) -> None: ...
     def shutdown(self) -> None: ...
 
 
@@ -96,6 +97,13 @@ class SpanSequence:
         if self._end is not None:
             end, self._end = self._end, None
             end(failed)
+
+
+def flush() -> None:
+    """Export the spans still buffered, now: for a process that its own signal ends before
+    :func:`tracing`'s block does (uvicorn re-raises SIGTERM once it has shut down)."""
+    if _tracer is not None:
+        _tracer.flush()
 
 
 def in_this_context(function: Callable[[], T]) -> Callable[[], T]:
