@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from fake_labelbox.sample_rows import text_classification_rows
 from tests.e2e.conftest import System
 from tests.integration.helpers import eventually
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
@@ -55,6 +56,7 @@ async def stored_traceparent(database_url: str, run: str) -> str:
 async def test_one_webhook_is_one_trace_from_ingest_through_the_trainer_to_labelbox(
         system: System, otlp: OtlpReceiver, database_url: str) -> None:
     run = "run-traced"
+    system.fake.control.add_model_run(run, data_rows=text_classification_rows("model-1", run))
     answer = await system.request(
         run, headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
     assert answer.status_code == 202
