@@ -60,6 +60,7 @@ def test_with_tracing_off_nothing_imports_opentelemetry() -> None:
         "import sys\n"
         "from eventlog import telemetry\n"
         "import eventlog.consumer, eventlog.relay, services.ingest.app, services.trainer.worker\n"
+        "import services.reporter.entrypoint, labelbox  # the SDK does not bring it either\n"
         "with telemetry.tracing(telemetry.TracingSettings.from_env({}), 'ingest'):\n"
         "    with telemetry.span('x', cause='00-" + TRACE + "-" + SPAN + "-01'):\n"
         "        services.ingest.app.tracing_plugins()\n"
