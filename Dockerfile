@@ -8,6 +8,8 @@
 #   docker build --build-arg EXTRAS=fake-labelbox -t trainbridge-fake-labelbox .
 #   docker build                                  -t trainbridge-migrate .   # core only
 #
+# --build-arg TRACING=1 adds the `otel` extra to any of them (traces, off by default).
+#
 # docker-compose.yml builds them all. Every image runs `trainbridge <command>`.
 #
 # The dependencies come from the extra's hashed lock, requirements/${EXTRAS:-core}.txt
@@ -46,6 +48,14 @@ ARG EXTRAS=""
 COPY requirements/${EXTRAS:-core}.txt /tmp/requirements.txt
 RUN /opt/trainbridge/bin/python -m pip install --require-hashes --only-binary=:all: \
         -r /tmp/requirements.txt
+
+# TRACING=1 adds the `otel` extra (OpenTelemetry: docs/operations.md#traces) from its own
+# lock, the same pins as dev.txt; without it the image holds none of it and setting
+# OTEL_EXPORTER_OTLP_ENDPOINT is a configuration error.
+ARG TRACING=""
+COPY requirements/otel.txt /tmp/otel-requirements.txt
+RUN if [ -n "${TRACING}" ]; then /opt/trainbridge/bin/python -m pip install --require-hashes \
+        --only-binary=:all: -r /tmp/otel-requirements.txt; fi
 
 # Only what the wheel is built from (see [tool.hatch.build.targets.wheel]); README.md is the
 # package's readme.

@@ -196,6 +196,24 @@ class Url(Setting[str]):
         return " or ".join(f"`{scheme}://`" for scheme in self.schemes) + " URL"
 
 
+@dataclass(frozen=True, kw_only=True)
+class OptionalUrl(Setting[str | None]):
+    """Not set: ``None`` (what it enables is off); set: a URL of one of ``schemes``."""
+
+    schemes: tuple[str, ...]
+    shown_default = "—"
+
+    def parse(self, raw: str) -> str | None:
+        return check_url(self.name, raw, self.schemes)
+
+    def unset(self) -> str | None:
+        return None
+
+    @property
+    def accepted(self) -> str:
+        return " or ".join(f"`{scheme}://`" for scheme in self.schemes) + " URL"
+
+
 def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     """``url`` if it is a URL of one of ``schemes`` with a numeric port (when it has one);
     otherwise a ``SettingsError`` naming the setting and showing the value redacted."""

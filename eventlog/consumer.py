@@ -13,6 +13,7 @@ import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -21,7 +22,7 @@ from aio_pika import Message
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import ChannelPreconditionFailed
 
-from eventlog import json_logs
+from eventlog import json_logs, telemetry
 from eventlog.amqp import BROKER_ERRORS, connect, wait_first, watch_for_loss
 from eventlog.contract import model_run_id_of
 from eventlog.errors import StoreUnavailableError
@@ -33,6 +34,7 @@ from eventlog.retry import Jitter, Outage, RetryPolicy, reconnection_policy, sle
 from eventlog.settings import BrokerSettings
 from eventlog.store import EventStoreOf, UnitOfWork
 from eventlog.topology import Topology, declare_consumer_queue
+from eventlog.tracing import trace_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -228,24 +230,38 @@ class EventConsumer(Generic[U]):
                 return
             json_logs.model_run_id.set(model_run_id_of(event.stream_id))
             json_logs.correlation_id.set(event.correlation_id)
+            json_logs.trace_id.set(trace_id_of(event.metadata.get("traceparent")))
             # The stream's lock is held until this delivery is settled, so a later delivery
             # of the same stream never overtakes a retry.
             async with self._stream_locks.hold(event.stream_id):
-                try:
-                    await self._handle_through_outages(event)
-                except StoreUnavailableError:
-                    await _requeue_quietly(message)  # stopping while the database is down
-                    return
-                except Exception as exc:
-                    await self._failed(message, event, exc)
-                    return
-                await message.ack()
+                with self._span(event):
+                    try:
+                        await self._handle_through_outages(event)
+                    except StoreUnavailableError:
+                        await _requeue_quietly(message)  # stopping while the database is down
+                        return
+                    except Exception as exc:
+                        await self._failed(message, event, exc)
+                        return
+                    await message.ack()
         except BROKER_ERRORS as exc:
             logger.warning("%s: could not settle message %s (%s); the broker will redeliver it",
                            self.queue_name, message.message_id, exc)
         except asyncio.CancelledError:
             await _requeue_quietly(message)
             raise
+
+    def _span(self, event: RecordedEvent) -> AbstractContextManager[None]:
+        """With tracing on: the handling of ``event``, the child of the delivery's span
+        (aio-pika's instrumentation), or else of the event's traceparent."""
+        cause = None if telemetry.current_traceparent() else event.metadata.get("traceparent")
+        return telemetry.span(f"{self.queue_name} process {event.event_type}",
+                              kind="consumer", cause=cause, attributes={
+                                  "messaging.system": "rabbitmq",
+                                  "messaging.operation.type": "process",
+                                  "messaging.destination.name": self.queue_name,
+                                  "messaging.message.id": str(event.event_id),
+                                  "trainbridge.stream_id": event.stream_id})
 
     async def _handle_through_outages(self, event: RecordedEvent) -> None:
         """A database outage is not the message's fault: keep the delivery and try again

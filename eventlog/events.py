@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from eventlog import telemetry
 from eventlog.tracing import child_traceparent
 
 JsonObject = Mapping[str, Any]
@@ -127,12 +128,14 @@ def caused_event(
 ) -> NewEvent:
     """An event a service appends because of another: it keeps the cause's correlation id,
     names the cause, and continues its trace (``traceparent``: the cause's) with a span of
-    its own. Pass an ``event_id`` derived from the cause, so a repeat is an idempotent append."""
+    its own: with tracing on, the span it is appended in (eventlog.telemetry). Pass an
+    ``event_id`` derived from the cause, so a repeat is an idempotent append."""
     return NewEvent(
         event_type,
         data,
         event_metadata(producer=producer, correlation_id=correlation_id,
                        causation_id=causation_id,
-                       traceparent=child_traceparent(traceparent, event_id)),
+                       traceparent=telemetry.current_traceparent()
+                       or child_traceparent(traceparent, event_id)),
         event_id=event_id,
     )

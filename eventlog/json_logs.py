@@ -19,9 +19,16 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
 """The webhook's correlation id, on every line any service logs about that run."""
+trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+"""The trace id of the event being handled (its ``traceparent``'s), or of the request."""
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+        """The process's service (``ingest``, ``trainer``, ``reporter``), on every line."""
+
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -29,6 +36,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.service is not None:
+            line["service"] = self.service
+        trace = trace_id.get()
+        if trace is not None:
+            line["trace_id"] = trace
         run = model_run_id.get()
         if run is not None:
             line["model_run_id"] = run
@@ -66,19 +78,22 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def chosen_formatter(log_format: str, stream: TextIO) -> logging.Formatter:
+def chosen_formatter(log_format: str, stream: TextIO,
+                     service: str | None = None) -> logging.Formatter:
     """``TRAINBRIDGE_LOG_FORMAT``: ``TEXT`` or ``JSON``, or ``AUTO`` — text on a terminal."""
     if log_format == "TEXT" or (log_format == "AUTO" and stream.isatty()):
         return TextFormatter()
-    return JsonFormatter()
+    return JsonFormatter(service)
 
 
 def use_json_logs(level: str = "INFO", redacting: logging.Filter | None = None,
-                  log_format: str = "JSON", stream: TextIO | None = None) -> None:
-    """Every log line to ``stream`` (stderr) in the format chosen (JSON by default)."""
+                  log_format: str = "JSON", stream: TextIO | None = None,
+                  service: str | None = None) -> None:
+    """Every log line to ``stream`` (stderr) in the format chosen (JSON by default), JSON
+    lines naming ``service``."""
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(chosen_formatter(log_format, stream))
+    handler.setFormatter(chosen_formatter(log_format, stream, service))
     if redacting is not None:
         handler.addFilter(redacting)
     root = logging.getLogger()

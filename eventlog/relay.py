@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
+from eventlog import telemetry
 from eventlog.amqp import BROKER_ERRORS, connect, wait_first, watch_for_loss
 from eventlog.errors import MisconfiguredError, StoreUnavailableError
 from eventlog.messages import to_message
@@ -162,13 +163,16 @@ class OutboxRelay:
             for index in indexes:
                 event = entries[index].event
                 try:
+                    # With tracing on, aio-pika's instrumentation makes the publish's
+                    # producer span: the event's child, not the relay loop's.
                     async with window:
-                        await exchange.publish(
-                            to_message(event),
-                            routing_key=event.event_type,
-                            mandatory=True,
-                            timeout=self._settings.confirm_timeout,
-                        )
+                        with telemetry.continuing(event.metadata.get("traceparent")):
+                            await exchange.publish(
+                                to_message(event),
+                                routing_key=event.event_type,
+                                mandatory=True,
+                                timeout=self._settings.confirm_timeout,
+                            )
                 except Exception as exc:
                     outcomes[index] = exc
                     return

@@ -13,6 +13,7 @@ from eventlog.config import (
     Location,
     Number,
     OptionalText,
+    OptionalUrl,
     Text,
     Url,
 )
@@ -86,6 +87,14 @@ LOG_FORMAT = Choice(name="TRAINBRIDGE_LOG_FORMAT", default="AUTO",
                                 "service, model run, message); `AUTO`, text on a terminal "
                                 "and under `trainbridge dev`, JSON otherwise")
 LOG_OUTPUT = (LOG_FORMAT,)
+
+OTLP_ENDPOINT = OptionalUrl(
+    name="OTEL_EXPORTER_OTLP_ENDPOINT", schemes=("http", "https"),
+    description="turns traces on: the OTLP/HTTP collector the services send spans to "
+                "(`/v1/traces` is appended); needs the `otel` extra. The exporter's other "
+                "standard `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression) "
+                "apply too")
+TRACING = (OTLP_ENDPOINT,)
 
 ARTIFACTS_URL = Location(
     name="TRAINBRIDGE_ARTIFACTS_URL", default="artifacts",

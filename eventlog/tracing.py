@@ -34,3 +34,9 @@ def child_traceparent(parent: str | None, event_id: uuid.UUID) -> str:
     flags = match[3] if match else "01"
     span_id = event_id.hex[:16] if set(event_id.hex[:16]) != {"0"} else "1" * 16
     return f"00-{trace_id}-{span_id}-{flags}"
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of ``traceparent`` (``None`` if it is not a valid one)."""
+    valid = valid_traceparent(traceparent)
+    return None if valid is None else valid[3:35]

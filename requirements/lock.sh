@@ -4,6 +4,7 @@
 #   dev.txt            the `dev` extra: what `make install` puts in .venv (tests, linters)
 #   core.txt           no extra: `trainbridge migrate` and the operator tool (Dockerfile default)
 #   ingest.txt, trainer.txt, reporter.txt, fake-labelbox.txt    one per image (EXTRAS=...)
+#   otel.txt           the `otel` extra, added to an image built with TRACING=1
 #   build.txt          the build backend (requirements/build.in = [build-system] requires)
 #
 # Each file pins every package, transitively, with the sha256 of every wheel and sdist of the
@@ -71,7 +72,7 @@ LOCK_ARGS=("$@")
 # install wheels only (--only-binary in the Dockerfile: no compiler, and no unhashed build
 # dependencies), so their files are resolved from wheels only.
 compile requirements/dev.txt --extra dev
-for extra in ingest trainer reporter fake-labelbox; do
+for extra in ingest trainer reporter fake-labelbox otel; do
   compile "requirements/$extra.txt" --extra "$extra" --constraint requirements/dev.txt \
     --only-binary :all:
 done

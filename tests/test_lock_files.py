@@ -30,6 +30,7 @@ LOCKED_EXTRAS = {
     "trainer": "trainer",
     "reporter": "reporter",
     "fake-labelbox": "fake-labelbox",
+    "otel": "otel",  # added on top of a service's lock by an image built with TRACING=1
     "dev": "dev",
 }
 IMAGE_LOCKS = [name for name in LOCKED_EXTRAS if name != "dev"]

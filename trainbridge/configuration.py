@@ -34,19 +34,22 @@ INGEST = Group("`trainbridge ingest`",
 TRAINER = Group("`trainbridge trainer`", "", trainer.SETTINGS)
 REPORTER = Group("`trainbridge reporter`", "The only component that calls Labelbox.",
                  reporter.SETTINGS)
+TRACES = Group("Traces (optional)",
+                "The three long-running services; see "
+                "[operations](operations.md#traces).", shared.TRACING)
 MIGRATE = Group("`trainbridge migrate`",
                 "Each service's PostgreSQL role may log in only once `migrate` has been given "
                 "its password.", tuple(shared.LOGIN_PASSWORDS.values()))
-GROUPS = (EVERY_COMMAND, DATABASE, MESSAGING, INGEST, TRAINER, REPORTER, MIGRATE)
+GROUPS = (EVERY_COMMAND, DATABASE, MESSAGING, INGEST, TRAINER, REPORTER, TRACES, MIGRATE)
 
 OPERATOR_COMMANDS = "operator commands"
 """``runs``, ``audit``, ``parked``, ``verify``, ``retry``, ``redrive`` and ``replay``."""
 
 READERS: dict[str, tuple[Group, ...]] = {
     "migrate": (EVERY_COMMAND, DATABASE, MIGRATE),
-    "ingest": (EVERY_COMMAND, DATABASE, MESSAGING, INGEST),
-    "trainer": (EVERY_COMMAND, DATABASE, MESSAGING, TRAINER),
-    "reporter": (EVERY_COMMAND, DATABASE, MESSAGING, REPORTER),
+    "ingest": (EVERY_COMMAND, DATABASE, MESSAGING, INGEST, TRACES),
+    "trainer": (EVERY_COMMAND, DATABASE, MESSAGING, TRAINER, TRACES),
+    "reporter": (EVERY_COMMAND, DATABASE, MESSAGING, REPORTER, TRACES),
     OPERATOR_COMMANDS: (EVERY_COMMAND, DATABASE),
 }
 """What each command reads (every command reads ``EVERY_COMMAND``'s)."""

@@ -24,9 +24,9 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from eventlog import EventStore, json_logs
+from eventlog import EventStore, json_logs, telemetry
 from eventlog.model_types import ModelTypeCatalog
-from eventlog.tracing import valid_traceparent
+from eventlog.tracing import trace_id_of, valid_traceparent
 from services.ingest.errors import EXCEPTION_HANDLERS, UNAUTHORIZED_BODY
 from services.ingest.intake import Receipt, request_training
 from services.ingest.lingering import lingering_refusals
@@ -34,6 +34,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.model_run import parse_json_object, validate
 from services.ingest.settings import IngestSettings
 from services.ingest.signature import SignatureMatch, verify
+from services.ingest.tracing import tracing_plugins
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ async def start_model_run(request: Request[Any, Any, Any]) -> Response[Any]:
         traceparent=valid_traceparent(request.headers.get("traceparent")),
     )
     json_logs.correlation_id.set(receipt.correlation_id)
+    json_logs.trace_id.set(trace_id_of(telemetry.current_traceparent() or receipt.traceparent))
     outcome = await request_training(deps.store, run, receipt)
     answer = {"modelRunId": run.model_run_id, "attempt": outcome.attempt,
               "status": outcome.state.value}
@@ -204,6 +206,7 @@ def create_app(
             description="Labelbox's 'Train Model' webhook. Every request must carry "
             + _SIGNATURE_DOC + " (over an empty body for GET /models).",
         ),
+        plugins=tracing_plugins(),
         debug=False,
         logging_config=None,  # the entry point configures JSON logs; keep Litestar's hands off
     )

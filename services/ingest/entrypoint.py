@@ -15,6 +15,7 @@ import uvicorn
 from litestar import Litestar
 from prometheus_client import CollectorRegistry, start_http_server
 
+from eventlog import telemetry
 from eventlog.errors import MisconfiguredError
 from eventlog.postgres import Database
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
@@ -77,6 +78,8 @@ async def serve(
             await asyncio.gather(task, backlog, return_exceptions=True)
             await database.close()
             logger.info("relay stopped; database pool closed")
+            # uvicorn then re-raises the SIGTERM it caught: the spans must leave before.
+            await asyncio.to_thread(telemetry.flush)
 
     server = uvicorn.Server(
         uvicorn.Config(

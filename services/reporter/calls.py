@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from eventlog import UnstorableTextError
+from eventlog import UnstorableTextError, telemetry
 from eventlog.retry import Backoff, RetryPolicy
 from eventlog.text import storable, storable_text
 from services.reporter.audit import AuditEntry, AuditLog, CallContext
@@ -187,7 +187,11 @@ class LabelboxCalls:
             threads = (self._acknowledgement_threads if context.acknowledges
                        else self._threads)
             try:
-                result = await loop.run_in_executor(threads, function)
+                with telemetry.span(f"labelbox {sdk_method}", kind="client", attributes={
+                        "trainbridge.sdk_method": sdk_method, "trainbridge.call_try": call_try,
+                        "trainbridge.action": context.action}):
+                    result = await loop.run_in_executor(threads,
+                                                        telemetry.in_this_context(function))
             except Exception as exc:
                 ended = _now()
                 outcome = classify(exc)

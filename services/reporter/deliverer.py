@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlog import EventStore
+from eventlog import EventStore, json_logs, telemetry
 from eventlog.artifacts import join, read_artifact, write_artifact
 from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
+from eventlog.tracing import trace_id_of
 from services.reporter.artifact_links import ArtifactLinks
 from services.reporter.audit import CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
@@ -90,6 +91,17 @@ class Deliverer:
 
     async def deliver(self, delivery: Delivery, plan: RunPlan,
                       ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
+        """With tracing on, in a span continuing the trace of the event that caused it; each
+        Labelbox call made for it is a client span under that one."""
+        cause = delivery.cause.metadata.get("traceparent")
+        json_logs.trace_id.set(trace_id_of(cause))
+        with telemetry.span(f"deliver {delivery.action}", cause=cause,
+                            attributes={"trainbridge.delivery_key": delivery.key,
+                               "trainbridge.stream_id": plan.stream_id}):
+            return await self._deliver(delivery, plan, ledger)
+
+    async def _deliver(self, delivery: Delivery, plan: RunPlan,
+                       ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
         context = CallContext(
             model_run_id=plan.model_run_id, stream_id=plan.stream_id, action=delivery.action,
             cause_event_id=delivery.cause.event_id, delivery_key=delivery.key,

@@ -14,9 +14,10 @@ from functools import partial
 
 import httpx
 
-from eventlog import NewEvent, StoreUnavailableError, json_logs
+from eventlog import NewEvent, RecordedEvent, StoreUnavailableError, json_logs, telemetry
 from eventlog.artifacts import join, read_artifact
 from eventlog.contract import (
+    DATA_EXPORTED,
     MODEL_EVALUATED,
     PREDICTIONS_PRODUCED,
     STAGE_STARTED,
@@ -28,6 +29,7 @@ from eventlog.contract import (
 )
 from eventlog.retry import Outage, reconnection_policy, sleep_unless
 from eventlog.text import storable_text
+from eventlog.tracing import trace_id_of
 from services.trainer.events import scores_of, trainer_event
 from services.trainer.executor import Executor, StageReport, TrainingFailure, TrainingTask
 from services.trainer.export_rows import ExportFormatError, RowRef, read_rows
@@ -51,6 +53,16 @@ def _exported_rows(job: TrainingJob) -> list[RowRef]:
     raw = read_artifact(job.export_uri, job.export_sha256)
     rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
     return read_rows(rows, job.model_id, job.model_run_id)
+
+
+def _cause_of(events: list[RecordedEvent], job: TrainingJob) -> str | None:
+    """The traceparent the job's training continues: its export's (``DataExported``), else
+    its request's."""
+    for event_type in (DATA_EXPORTED, TRAINING_REQUESTED):
+        for event in reversed(events):
+            if event.event_type == event_type and attempt_of(event.data) == job.attempt:
+                return event.metadata.get("traceparent")
+    return None
 
 
 class TrainingWorker:
@@ -120,6 +132,7 @@ class TrainingWorker:
         requested = next((e for e in events if e.event_type == TRAINING_REQUESTED
                           and attempt_of(e.data) == job.attempt), None)
         json_logs.correlation_id.set(requested.correlation_id if requested else None)
+        json_logs.trace_id.set(trace_id_of(_cause_of(events, job)))
         emit = partial(trainer_event, stream_id=job.stream_id, attempt=job.attempt,
                        correlation_id=requested.correlation_id if requested else None,
                        traceparent=requested.metadata.get("traceparent") if requested else None)
@@ -128,20 +141,23 @@ class TrainingWorker:
                              f"Training was interrupted {job.claims - 1} times (its trainer "
                              "stopped); giving up", "")
             return
-        work = asyncio.create_task(self._train_or_fail(job, emit))
-        keeper = asyncio.create_task(self._keep_lease(job, work))
-        try:
-            await work
-        except asyncio.CancelledError:
-            if not keeper.done():  # we are being stopped, not displaced
-                raise
-            logger.warning("%s attempt %d: another trainer took the job over", job.stream_id,
-                           job.attempt)
-        except LostClaimError:
-            logger.warning("%s attempt %d: another trainer took the job over; its outcome "
-                           "was not recorded here", job.stream_id, job.attempt)
-        finally:
-            keeper.cancel()
+        with telemetry.span(f"train {job.model_type}", cause=_cause_of(events, job),
+                            attributes={"trainbridge.stream_id": job.stream_id,
+                               "trainbridge.attempt": job.attempt}):
+            work = asyncio.create_task(self._train_or_fail(job, emit))
+            keeper = asyncio.create_task(self._keep_lease(job, work))
+            try:
+                await work
+            except asyncio.CancelledError:
+                if not keeper.done():  # we are being stopped, not displaced
+                    raise
+                logger.warning("%s attempt %d: another trainer took the job over",
+                               job.stream_id, job.attempt)
+            except LostClaimError:
+                logger.warning("%s attempt %d: another trainer took the job over; its "
+                               "outcome was not recorded here", job.stream_id, job.attempt)
+            finally:
+                keeper.cancel()
 
     async def _keep_lease(self, job: TrainingJob, work: asyncio.Task[None]) -> None:
         lease_ends = time.monotonic() + self._settings.lease_seconds
@@ -206,9 +222,11 @@ class TrainingWorker:
 
         stages = StageLog(job.stream_id,
                           observe=self._metrics.stage_observer(job.model_type))
+        stage_spans = telemetry.SpanSequence()
 
         async def on_stage(report: StageReport) -> None:
             stages.started(report.stage, report.metadata)
+            stage_spans.next(f"stage {report.stage}")
             await self._store.append(job.stream_id, [emit(
                 STAGE_STARTED, {"stage": report.stage, "metadata": report.metadata},
                 step=report.stage)])
@@ -220,12 +238,15 @@ class TrainingWorker:
             result = await self._executor.run(task, on_stage, deadline, on_progress)
         except TrainingFailure as failure:
             stages.ended("failed")
+            stage_spans.end(failed=True)
             await self._fail(job, emit, failure.stage, failure.message, failure.detail)
             return
         except BaseException:  # still logged and timed
             stages.ended("failed")
+            stage_spans.end(failed=True)
             raise
         stages.ended("finished")
+        stage_spans.end()
         evaluation = result.evaluation
         headline = {name: f"{value:.4f}" for name, value in evaluation.scores.items()}
         await self._finish(job, succeeded=True, events=[

@@ -51,6 +51,9 @@ IMAGE_EXTRAS = {
 EXTRA_COMMANDS = {"operator": ["audit", "parked", "redrive", "retry", "verify", "replay"]}
 # Our own packages: the ones the wheel is built from.
 INTERNAL_PACKAGES = set(PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
+OPTIONAL_MODULES = {"eventlog.otel": "otel"}
+"""Our modules that need an extra no image installs by default (TRACING=1 adds it), imported
+only when a setting asks for them, behind a configuration error naming the extra."""
 
 
 def build_args(service: dict[str, Any]) -> dict[str, str]:
@@ -116,11 +119,12 @@ def test_both_stages_start_from_the_pinned_slim_python() -> None:
 
 LOCK = "requirements/${EXTRAS:-core}.txt"
 BUILD_LOCK = "requirements/build.txt"
+OTEL_LOCK = "requirements/otel.txt"
 
 
 def test_the_builder_installs_the_extras_lock_then_the_wheel_alone_into_a_venv() -> None:
     builder = DOCKERFILE.stage("builder")
-    assert stage_args(builder) == {"EXTRAS": ""}  # empty: the core only
+    assert stage_args(builder) == {"EXTRAS": "", "TRACING": ""}  # the core only, no otel
     runs = " ".join(" ".join(builder.all("RUN")).split())
     assert "python3 -m venv /opt/trainbridge" in runs  # `python3`: also where no `python` is
     assert (f"COPY {LOCK} /tmp/requirements.txt" in
@@ -142,9 +146,18 @@ def test_the_dependencies_layer_comes_before_the_source_so_a_code_change_reuses_
     instructions = [f"{kw} {args}" for kw, args in DOCKERFILE.stage("builder").instructions]
     copies = [i for i, text in enumerate(instructions) if text.startswith("COPY ")]
     installs = [i for i, text in enumerate(instructions) if "--require-hashes" in text]
-    assert [instructions[i].split()[1] for i in copies[:2]] == [BUILD_LOCK, LOCK]
-    source = copies[2]
-    assert copies[0] < installs[0] < copies[1] < installs[1] < source
+    assert [instructions[i].split()[1] for i in copies[:3]] == [BUILD_LOCK, LOCK, OTEL_LOCK]
+    source = copies[3]
+    assert copies[0] < installs[0] < copies[1] < installs[1] < copies[2] < installs[2] < source
+
+
+def test_opentelemetry_is_installed_only_into_an_image_built_with_tracing() -> None:
+    runs = [" ".join(run.split()) for run in DOCKERFILE.stage("builder").all("RUN")]
+    (otel,) = [run for run in runs if "/tmp/otel-requirements.txt" in run]
+    assert otel.startswith('if [ -n "${TRACING}" ]; then ')
+    assert ("/opt/trainbridge/bin/python -m pip install --require-hashes --only-binary=:all: "
+            "-r /tmp/otel-requirements.txt; fi") in otel
+    assert in_build_context(OTEL_LOCK)
 
 
 def test_every_image_compose_builds_has_its_lock_in_the_build_context() -> None:
@@ -155,9 +168,9 @@ def test_every_image_compose_builds_has_its_lock_in_the_build_context() -> None:
 
 
 def test_the_builder_copies_exactly_the_lock_and_the_packages_the_wheel_is_built_from() -> None:
-    build_lock, lock, *copied = [args.split()[0]
-                                 for args in DOCKERFILE.stage("builder").all("COPY")]
-    assert (build_lock, lock) == (BUILD_LOCK, LOCK)
+    build_lock, lock, otel_lock, *copied = [
+        args.split()[0] for args in DOCKERFILE.stage("builder").all("COPY")]
+    assert (build_lock, lock, otel_lock) == (BUILD_LOCK, LOCK, OTEL_LOCK)
     assert in_build_context(BUILD_LOCK)
     packages = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     assert sorted(copied) == sorted(["pyproject.toml", *packages])
@@ -243,6 +256,14 @@ def test_every_package_an_images_commands_import_is_installed_in_that_image() ->
         needed = third_party_imports(entries)
         missing = {module: by for module, by in needed.items() if module not in available}
         assert not missing, f"image with extra {extra!r} lacks {missing} (package: imported by)"
+
+
+def test_an_optional_module_imports_only_what_its_extra_and_the_core_install() -> None:
+    for module, extra in OPTIONAL_MODULES.items():
+        available = top_level_modules(distributions_of(extra))
+        needed = third_party_imports([module])
+        assert "opentelemetry" in needed
+        assert set(needed) <= available, (module, set(needed) - available)
 
 
 def test_the_import_walk_sees_lazy_imports() -> None:
@@ -348,7 +369,7 @@ def third_party_imports(entries: list[str]) -> dict[str, str]:
     pending = list(entries)
     while pending:
         module = pending.pop()
-        if module in seen:
+        if module in seen or (module in OPTIONAL_MODULES and module not in entries):
             continue
         seen.add(module)
         path = module_file(module)

@@ -116,12 +116,19 @@ def as_role(database_url: str, service: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def extra_environment() -> dict[str, str]:
+    """What a test module adds to the services' environment (override it there)."""
+    return {}
+
+
+@pytest.fixture
 async def system(database_url: str, broker: BrokerNamespace, fake_labelbox: FakeLabelbox,
-                 tmp_path: Path) -> AsyncIterator[System]:
+                 tmp_path: Path, extra_environment: dict[str, str]) -> AsyncIterator[System]:
     broker.consumers |= {"trainer", *REPORTER_CONSUMERS}
     port = free_port()
     metrics_ports = {service: free_port() for service in ("ingest", "trainer", "reporter")}
-    env = environment(database_url, broker, fake_labelbox, tmp_path, port, metrics_ports)
+    env = {**environment(database_url, broker, fake_labelbox, tmp_path, port, metrics_ports),
+           **extra_environment}
     # Each service connects as its own least-privileged role (migration 0007), as in compose.
     await allow_service_logins(database_url)
     supervisor = Supervisor([

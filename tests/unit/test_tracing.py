@@ -8,7 +8,12 @@ import logging
 import uuid
 
 from eventlog import json_logs
-from eventlog.tracing import child_traceparent, new_traceparent, valid_traceparent
+from eventlog.tracing import (
+    child_traceparent,
+    new_traceparent,
+    trace_id_of,
+    valid_traceparent,
+)
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -54,3 +59,36 @@ def test_log_lines_carry_the_run_and_its_correlation_id() -> None:
     line = json.loads(stream.getvalue())
     assert (line["model_run_id"], line["correlation_id"], line["message"]) == (
         "run-7", "corr-7", "delivered")
+
+
+def test_json_log_lines_name_the_service_and_the_trace_being_followed() -> None:
+    formatter = json_logs.JsonFormatter(service="trainer")
+    made = logging.LogRecord("services.trainer.worker", logging.INFO, __file__, 1, "trained",
+                             (), None)
+    token = json_logs.trace_id.set(trace_id_of(PARENT))
+    try:
+        line = json.loads(formatter.format(made))
+    finally:
+        json_logs.trace_id.reset(token)
+    assert (line["service"], line["trace_id"]) == ("trainer", PARENT.split("-")[1])
+
+    outside = json.loads(json_logs.JsonFormatter().format(made))
+    assert "service" not in outside and "trace_id" not in outside
+
+
+def test_the_trace_id_of_a_traceparent_is_its_second_field() -> None:
+    assert trace_id_of(PARENT) == "0af7651916cd43dd8448eb211c80319c"
+    assert trace_id_of("not-a-traceparent") is None and trace_id_of(None) is None
+
+
+def test_the_services_json_lines_name_the_service() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        json_logs.use_json_logs("INFO", log_format="JSON", stream=stream, service="reporter")
+        logging.getLogger("services.reporter.deliverer").info("delivered")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert json.loads(stream.getvalue())["service"] == "reporter"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
     from eventlog.config import Integer
+    from eventlog.telemetry import TracingSettings
 
 from eventlog.redaction import RedactingFilter, known_secrets, redact
 from eventlog.settings import (
@@ -49,18 +51,27 @@ def with_metrics_port(settings: S, args: argparse.Namespace, setting: Integer) -
 
 
 def service_settings(
-    environ: Mapping[str, str],
+    environ: Mapping[str, str], service: str | None = None,
 ) -> tuple[DatabaseSettings, BrokerSettings, RelaySettings]:
     """What every long-running service reads: database, broker and relay settings. It also
-    switches logging to JSON lines, or readable lines (``TRAINBRIDGE_LOG_FORMAT``), after the
-    settings, so a configuration error still reads as plain text; keeping the redaction."""
+    switches logging to JSON lines (naming ``service``), or readable lines
+    (``TRAINBRIDGE_LOG_FORMAT``), after the settings, so a configuration error still reads
+    as plain text; keeping the redaction."""
     from eventlog.json_logs import use_json_logs
 
     settings = (DatabaseSettings.from_env(environ), BrokerSettings.from_env(environ),
                 RelaySettings.from_env(environ))
     use_json_logs(log_level(environ), RedactingFilter(known_secrets(environ)),
-                  log_format(environ))
+                  log_format(environ), service=service)
     return settings
+
+
+def traced(service: str, tracing: TracingSettings) -> AbstractContextManager[None]:
+    """The service's spans exported for the block when ``tracing`` names an endpoint
+    (eventlog.telemetry), and flushed as it ends."""
+    from eventlog.telemetry import tracing as exporting
+
+    return exporting(tracing, service)
 
 
 def starting(service: str, database: DatabaseSettings, broker: BrokerSettings,

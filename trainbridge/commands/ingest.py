@@ -11,6 +11,7 @@ from trainbridge.commands.common import (
     dependencies_ready,
     service_settings,
     starting,
+    traced,
     with_metrics_port,
 )
 
@@ -37,17 +38,21 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import asyncio
     from dataclasses import replace
 
+    from eventlog.telemetry import TracingSettings
     from services.ingest.entrypoint import serve
     from services.ingest.settings import METRICS_PORT, IngestSettings
 
     ingest = with_metrics_port(
         replace(IngestSettings.from_env(environ), host=args.host, port=args.port), args,
         METRICS_PORT)
-    database, broker, relay = service_settings(environ)
+    database, broker, relay = service_settings(environ, "ingest")
+    tracing = TracingSettings.from_env(environ)
     starting("ingest", database, broker, listen=f"{ingest.host}:{ingest.port}",
              webhook_secrets=len(ingest.secrets), max_body_bytes=ingest.max_body_bytes,
-             metrics=f"{ingest.host}:{ingest.metrics_port}" if ingest.metrics_port else "off")
-    if not dependencies_ready(database, broker):
-        return 0
-    asyncio.run(serve(ingest, database, broker, relay))
+             metrics=f"{ingest.host}:{ingest.metrics_port}" if ingest.metrics_port else "off",
+             traces=tracing.shown)
+    with traced("ingest", tracing):
+        if not dependencies_ready(database, broker):
+            return 0
+        asyncio.run(serve(ingest, database, broker, relay))
     return 0
