@@ -4,12 +4,13 @@ readiness and the OpenAPI schema. ``/metrics`` is not here: it is served on a po
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +28,10 @@ from litestar.openapi.spec import (
 from eventlog import EventStore, json_logs, telemetry
 from eventlog.model_types import ModelTypeCatalog
 from eventlog.tracing import trace_id_of, valid_traceparent
+from services.ingest.activity import RunActivity, log_activity
 from services.ingest.errors import EXCEPTION_HANDLERS, UNAUTHORIZED_BODY
 from services.ingest.intake import Receipt, request_training
+from services.ingest.known_model_types import KnownModelTypes
 from services.ingest.lingering import lingering_refusals
 from services.ingest.metrics import IngestMetrics
 from services.ingest.model_run import parse_json_object, validate
@@ -47,8 +50,12 @@ class IngestDependencies:
     settings: IngestSettings
     store: EventStore
     catalog: ModelTypeCatalog
+    """Read afresh by ``GET /models``."""
     metrics: IngestMetrics
     readiness: dict[str, ReadinessCheck]
+    known_model_types: KnownModelTypes
+    """The catalogue's names as ``POST /model_run`` checks them (no query per request)."""
+    activity: RunActivity = field(default_factory=RunActivity)
 
 
 def _deps(state: State) -> IngestDependencies:
@@ -136,7 +143,7 @@ async def start_model_run(request: Request[Any, Any, Any]) -> Response[Any]:
     if match is None:
         return Response(UNAUTHORIZED_BODY, status_code=401)
     payload = parse_json_object(body)
-    known = {t.name for t in await deps.catalog.list()}
+    known = await deps.known_model_types.including(payload.get("modelType"))
     run = validate(payload, known)
     json_logs.model_run_id.set(run.model_run_id)
     receipt = Receipt(
@@ -155,11 +162,13 @@ async def start_model_run(request: Request[Any, Any, Any]) -> Response[Any]:
               "status": outcome.state.value}
     if outcome.appended:
         deps.metrics.events_appended.inc()
-        logger.info("accepted attempt %d of %s (%s)", outcome.attempt, run.model_run_id,
-                    run.model_type)
+        deps.activity.accepted += 1
+        logger.debug("accepted attempt %d of %s (%s)", outcome.attempt, run.model_run_id,
+                     run.model_type)
         return Response({**answer, "eventId": str(outcome.event_id)}, status_code=202)
-    logger.info("model run %s already %s; nothing appended", run.model_run_id,
-                outcome.state.value)
+    deps.activity.repeats += 1
+    logger.debug("model run %s already %s; nothing appended", run.model_run_id,
+                 outcome.state.value)
     return Response(answer, status_code=200)
 
 
@@ -189,6 +198,24 @@ class IngestApp(Litestar):
         await self._lingering(scope, receive, send)
 
 
+def logging_activity(
+    activity: RunActivity,
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """A lifespan that logs ``activity`` once a minute (:mod:`services.ingest.activity`)."""
+
+    @asynccontextmanager
+    async def summarising(_: Litestar) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(log_activity(activity, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return summarising
+
+
 def create_app(
     deps: IngestDependencies,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
@@ -196,7 +223,7 @@ def create_app(
     """``lifespan`` runs alongside the server (the outbox relay): started before the first
     request, stopped after the last one, inside the server's graceful shutdown."""
     return IngestApp(
-        lifespan=list(lifespan),
+        lifespan=[logging_activity(deps.activity), *lifespan],
         route_handlers=[list_models, start_model_run, healthz, readyz],
         state=State({"deps": deps}),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -18,6 +18,7 @@ from eventlog.postgres import Database, PostgresEventStore, PostgresOutbox
 from eventlog.relay import OutboxRelay
 from eventlog.settings import BrokerSettings, RelaySettings
 from services.ingest.app import IngestDependencies, ReadinessCheck, create_app
+from services.ingest.known_model_types import KnownModelTypes
 from services.ingest.metrics import ASGIApp, IngestMetrics, counting_requests
 from services.ingest.settings import IngestSettings
 
@@ -112,6 +113,7 @@ def wire_ingest(
         catalog=adapters.catalog,
         metrics=metrics,
         readiness=readiness,
+        known_model_types=KnownModelTypes(adapters.catalog),
     )
     return Ingest(deps, relay, outbox)
 

@@ -3,7 +3,9 @@
 A run with no attempt, or whose last attempt failed, gets a new ``TrainingRequested``; a run
 in progress or complete gets an idempotent answer and nothing is appended. Concurrent
 identical requests race on the stream's expected version: one appends, the rest re-read and
-find the attempt in progress."""
+find the attempt in progress. A run's first request costs one statement: attempt 1 is
+appended on the condition that the stream does not exist yet, and only when it does is the
+stream read."""
 
 from __future__ import annotations
 
@@ -13,7 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventlog import ConcurrencyError, EventStore, NewEvent, RecordedEvent, caused_event
+from eventlog import (
+    ConcurrencyError,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+    caused_event,
+)
 from eventlog.contract import TRAINING_COMPLETED, TRAINING_FAILED, TRAINING_REQUESTED
 from services.ingest.model_run import ModelRunRequest
 
@@ -92,6 +101,9 @@ def training_requested(request: ModelRunRequest, receipt: Receipt, attempt: int)
 async def request_training(
     store: EventStore, request: ModelRunRequest, receipt: Receipt, *, max_races: int = 10
 ) -> Outcome:
+    first = await _first_attempt(store, request, receipt)
+    if first is not None:
+        return first
     for _ in range(max_races):
         events = await store.read_stream(request.stream_id)
         attempt, state = current_attempt(events)
@@ -107,3 +119,20 @@ async def request_training(
             return Outcome(RunState.IN_PROGRESS, attempt + 1)
         return Outcome(RunState.ACCEPTED, attempt + 1, event.event_id)
     raise ConcurrencyError(request.stream_id, "a stable version", None)
+
+
+async def _first_attempt(
+    store: EventStore, request: ModelRunRequest, receipt: Receipt
+) -> Outcome | None:
+    """Most requests are a run's first: append attempt 1 on the condition that the stream
+    does not exist, which the store checks in the appending statement itself (one round trip,
+    no read before it). ``None`` when the stream exists (attempt 1 stored already, or any
+    other event): then its events decide, as for every later request."""
+    event = training_requested(request, receipt, 1)
+    try:
+        result = await store.append(request.stream_id, [event], StreamState.NO_STREAM)
+    except ConcurrencyError:
+        return None
+    if result.already_stored:
+        return None
+    return Outcome(RunState.ACCEPTED, 1, event.event_id)

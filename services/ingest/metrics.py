@@ -42,7 +42,20 @@ class IngestMetrics:
 
 
 def counting_requests(app: ASGIApp, metrics: IngestMetrics) -> ASGIApp:
-    """Wrap the whole application, so even unmatched routes (404) are counted and timed."""
+    """Wrap the whole application, so even unmatched routes (404) are counted and timed.
+    Each (route, method, status)'s counter and histogram are looked up once, not per
+    request (``labels()`` validates and locks every time)."""
+    series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(route: str, method: str, status: int, seconds: float) -> None:
+        found = series.get((route, method, status))
+        if found is None:
+            found = series[(route, method, status)] = (
+                metrics.requests.labels(route, method, str(status)),
+                metrics.request_seconds.labels(route, str(status)),
+            )
+        found[0].inc()
+        found[1].observe(seconds)
 
     async def wrapped(
         scope: dict[str, Any],
@@ -64,9 +77,7 @@ def counting_requests(app: ASGIApp, metrics: IngestMetrics) -> ASGIApp:
         try:
             await app(scope, receive, capture)
         finally:
-            route = scope.get("path_template") or "unmatched"
-            metrics.requests.labels(route, scope.get("method", ""), str(status)).inc()
-            metrics.request_seconds.labels(route, str(status)).observe(
-                time.perf_counter() - started)
+            observe(scope.get("path_template") or "unmatched", scope.get("method", ""), status,
+                    time.perf_counter() - started)
 
     return wrapped

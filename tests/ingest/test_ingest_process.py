@@ -35,7 +35,8 @@ async def wait_ready(url: str, timeout: float = 20) -> None:
 
 
 async def start_ingest(
-    database_url: str, broker: BrokerNamespace, port: int, metrics_port: int = 0
+    database_url: str, broker: BrokerNamespace, port: int, metrics_port: int = 0,
+    log_level: str = "INFO",
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trainbridge", "ingest", "--host", "127.0.0.1", "--port", str(port),
@@ -44,7 +45,7 @@ async def start_ingest(
              "TRAINBRIDGE_AMQP_URL": broker.settings.url,
              "TRAINBRIDGE_AMQP_NAMESPACE": broker.settings.namespace,
              "TRAINBRIDGE_WEBHOOK_SECRET": f"rotated-out,{SECRET}",
-             "TRAINBRIDGE_RELAY_POLL_INTERVAL": "30"},
+             "TRAINBRIDGE_RELAY_POLL_INTERVAL": "30", "TRAINBRIDGE_LOG_LEVEL": log_level},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
 
@@ -56,7 +57,7 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
     probe = Probe(broker)
     await probe.bind("TrainingRequested")
     port, metrics_port = free_port(), free_port()
-    process = await start_ingest(database_url, broker, port, metrics_port)
+    process = await start_ingest(database_url, broker, port, metrics_port, log_level="DEBUG")
     try:
         await wait_ready(f"http://127.0.0.1:{port}")
         body = body_of(modelType="bounding_box", modelRunId="proc-1")
@@ -85,6 +86,9 @@ async def test_an_accepted_request_reaches_rabbitmq_at_once_and_sigterm_stops_cl
     assert lines and len(lines) == len(output.splitlines()), output
     accepted = [line for line in lines if "accepted attempt 1 of proc-1" in line["message"]]
     assert accepted and accepted[0]["model_run_id"] == "proc-1"
+    assert accepted[0]["level"] == "DEBUG"  # at INFO, a summary a minute (and at the end):
+    assert any(line["message"].startswith("accepted 1 model run(s) in the last")
+               and line["level"] == "INFO" for line in lines), output
     assert SECRET not in output
     assert any("relay stopped" in line["message"] for line in lines), output
 
