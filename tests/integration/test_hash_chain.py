@@ -14,9 +14,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 
 from eventlog import NewEvent
-from eventlog.migrate import upgrade
+from eventlog.migrate import alembic_config, upgrade
 from eventlog.postgres import Database, PostgresEventStore, create_pool
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 from services.reporter.audit import AuditEntry, CallContext, PostgresAuditLog
@@ -478,3 +479,27 @@ async def test_a_concurrent_append_to_one_stream_never_links_to_a_replaced_head(
 
     assert [r["stream_version"] for r in versions] == list(range(1, 41))
     assert (await run_verify(database_url, capsys))[0] == 0
+
+
+async def test_migration_0010_downgrades_and_upgrades_again_with_the_chain_intact(
+    database_at_0009: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await asyncio.to_thread(upgrade, database_at_0009)
+    config = alembic_config(database_at_0009)
+    pool = await create_pool(DatabaseSettings(url=database_at_0009))
+    try:
+        store = PostgresEventStore(pool)
+        await store.append("model_run-d", [NewEvent("E", {"n": 0})])
+        await asyncio.to_thread(command.downgrade, config, "0009")
+        await pool.expire_connections()
+        await append_before_0010(pool, "model_run-d", [{"n": 1}])  # the 0006 trigger's
+        await asyncio.to_thread(upgrade, database_at_0009)
+        await pool.expire_connections()
+        await store.append("model_run-d", [NewEvent("E", {"n": 2})])
+    finally:
+        await pool.close()
+
+    code, out = await run_verify(database_at_0009, capsys)
+
+    assert code == 0, out
+    assert "events: 3 rows in 1 stream checked: intact" in out
