@@ -35,21 +35,45 @@ EVENT_COLUMNS = """
 # (returning the head, or the stored ids, through UNION ALL) made its cached generic plan
 # slow down as the table grew: 4.2k -> 1.4k appends/s over 16k rows with 8 writers, where
 # this form holds ~6.5k/s.
+#
+# The statement chains the first event itself (migration 0010): the head's hash comes with
+# the head, and the row's own columns (position, transaction, time) are taken here so that
+# its hash can be computed before the insert. The events after the first in a multi-event
+# append come without a hash, and the events_chain trigger chains each to the one before
+# (it sees the rows this statement inserted before it). A concurrent writer that takes the
+# same version fails on the (stream_id, stream_version) key, as before: a link is never
+# made to a head that another writer replaced.
 _APPEND = """
 WITH input AS (
     SELECT * FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
         AS t(event_id, event_type, data, metadata, n)
 ),
 head AS (
-    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+    SELECT coalesce(last.stream_version, 0) AS version, last.chain_hash
+    FROM (SELECT) AS one LEFT JOIN LATERAL (
+        SELECT e.stream_version, e.chain_hash FROM events e WHERE e.stream_id = $1
+        ORDER BY e.stream_version DESC LIMIT 1
+    ) AS last ON true
 ),
-inserted AS (
-    INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
-    SELECT $1, head.version + input.n, input.event_id, input.event_type,
-           input.data::jsonb, input.metadata::jsonb
+fresh AS (
+    SELECT nextval('events_global_position_seq') AS global_position,
+           pg_current_xact_id() AS transaction_id, now() AS recorded_at,
+           head.version + input.n AS stream_version, input.n, input.event_id,
+           input.event_type, input.data::jsonb AS data, input.metadata::jsonb AS metadata,
+           CASE WHEN input.n = 1 THEN head.chain_hash END AS prev_hash
     FROM input, head
     WHERE $2::bigint < 0 OR head.version = $2::bigint
     ORDER BY input.n
+),
+inserted AS (
+    INSERT INTO events OVERRIDING SYSTEM VALUE
+    SELECT f.global_position, f.transaction_id, $1, f.stream_version, f.event_id, f.event_type,
+           f.data, f.metadata, f.recorded_at, f.prev_hash,
+           CASE WHEN f.n = 1 THEN events_chain_hash_of(
+               f.prev_hash, $1, f.stream_version, f.event_id, f.event_type, f.data,
+               f.metadata, f.recorded_at, f.global_position, f.transaction_id) END
+    FROM fresh f
+    ORDER BY f.n
     RETURNING stream_id, stream_version, event_id, event_type,
               transaction_id::text::bigint AS transaction_id, global_position
 ),

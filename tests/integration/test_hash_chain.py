@@ -14,9 +14,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 
 from eventlog import NewEvent
-from eventlog.migrate import upgrade
+from eventlog.migrate import alembic_config, upgrade
 from eventlog.postgres import Database, PostgresEventStore, create_pool
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 from services.reporter.audit import AuditEntry, CallContext, PostgresAuditLog
@@ -82,6 +83,17 @@ async def record_calls_before_0009(pool: asyncpg.Pool, model_run_id: str, count:
             model_run_id, f"model_run-{model_run_id}", f"attempt-{1 + n % 2}/status/{n}",
             {"status": "TRAINING", "n": n}, {"ok": True}, started + timedelta(seconds=n),
             started + timedelta(seconds=n, milliseconds=123.456))
+
+
+async def append_before_0010(pool: asyncpg.Pool, stream_id: str, datas: list[object]) -> None:
+    """Events as the append statement wrote them before migration 0010 (which it now needs):
+    the columns only, the rest left to the defaults and to the triggers of that time."""
+    head = await pool.fetchval(
+        "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream_id)
+    for n, data in enumerate(datas, start=head + 1):
+        await pool.execute(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, data) "
+            "VALUES ($1, $2, $3, 'E', $4)", stream_id, n, uuid.uuid4(), data)
 
 
 @pytest.fixture
@@ -392,8 +404,8 @@ async def test_the_migration_chains_the_rows_already_there(
     pool = await create_pool(DatabaseSettings(url=database_at_0005))
     try:
         store = PostgresEventStore(pool)
-        await store.append("model_run-old", [NewEvent("E", {"n": n}) for n in range(3)])
-        await store.append("model_run-older", [NewEvent("E", {})])
+        await append_before_0010(pool, "model_run-old", [{"n": n} for n in range(3)])
+        await append_before_0010(pool, "model_run-older", [{}])
         await record_calls_before_0009(pool, "old", 4)
         await asyncio.to_thread(upgrade, database_at_0005)
         await store.append("model_run-old", [NewEvent("E", {"n": 3})])
@@ -409,3 +421,85 @@ async def test_the_migration_chains_the_rows_already_there(
     assert "events: 5 rows in 2 streams checked: intact" in out
     assert "labelbox_calls: 5 rows in 1 model run checked: intact" in out
     assert run_attempts == [1, 2, 1, 2, 1]  # the old rows' from their delivery keys
+
+
+@pytest.fixture
+async def database_at_0009(services: ServiceEndpoints) -> AsyncIterator[str]:
+    name = f"tb_chain_{uuid.uuid4().hex[:12]}"
+    url = with_database(services.database_url, name)
+    await asyncio.to_thread(upgrade, url, "0009")
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(asyncpg_dsn(services.database_url))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_rows_chained_by_the_trigger_and_by_the_append_statement_form_one_chain(
+    database_at_0009: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before 0010 the trigger hashed every event; since, the append statement hashes the
+    first event of an append and the trigger the others: one chain, whoever hashed a row."""
+    pool = await create_pool(DatabaseSettings(url=database_at_0009))
+    try:
+        await append_before_0010(pool, "model_run-up", [{"n": 0}, {"n": 1}])
+        await asyncio.to_thread(upgrade, database_at_0009)
+        store = PostgresEventStore(pool)
+        await store.append("model_run-up", [NewEvent("E", {"n": 2})])
+        await store.append("model_run-up", [NewEvent("E", {"n": n}) for n in (3, 4)])
+        await append_before_0010(pool, "model_run-up", [{"n": 5}])  # a writer's own insert
+        rows = await pool.fetch(
+            "SELECT stream_version, prev_hash, chain_hash FROM events "
+            "WHERE stream_id = 'model_run-up' ORDER BY stream_version")
+    finally:
+        await pool.close()
+
+    code, out = await run_verify(database_at_0009, capsys)
+
+    assert [r["stream_version"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["prev_hash"] for r in rows[1:]] == [r["chain_hash"] for r in rows[:-1]]
+    assert code == 0, out
+    assert "events: 6 rows in 1 stream checked: intact" in out
+
+
+async def test_a_concurrent_append_to_one_stream_never_links_to_a_replaced_head(
+    store: PostgresEventStore, sql: asyncpg.Connection, database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def writer(w: int) -> None:
+        for n in range(5):
+            await store.append("model_run-race", [NewEvent("E", {"w": w, "n": n})])
+
+    await asyncio.gather(*(writer(w) for w in range(8)))
+
+    versions = await sql.fetch(
+        "SELECT stream_version FROM events WHERE stream_id = 'model_run-race' "
+        "ORDER BY stream_version")
+
+    assert [r["stream_version"] for r in versions] == list(range(1, 41))
+    assert (await run_verify(database_url, capsys))[0] == 0
+
+
+async def test_migration_0010_downgrades_and_upgrades_again_with_the_chain_intact(
+    database_at_0009: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await asyncio.to_thread(upgrade, database_at_0009)
+    config = alembic_config(database_at_0009)
+    pool = await create_pool(DatabaseSettings(url=database_at_0009))
+    try:
+        store = PostgresEventStore(pool)
+        await store.append("model_run-d", [NewEvent("E", {"n": 0})])
+        await asyncio.to_thread(command.downgrade, config, "0009")
+        await pool.expire_connections()
+        await append_before_0010(pool, "model_run-d", [{"n": 1}])  # the 0006 trigger's
+        await asyncio.to_thread(upgrade, database_at_0009)
+        await pool.expire_connections()
+        await store.append("model_run-d", [NewEvent("E", {"n": 2})])
+    finally:
+        await pool.close()
+
+    code, out = await run_verify(database_at_0009, capsys)
+
+    assert code == 0, out
+    assert "events: 3 rows in 1 stream checked: intact" in out
