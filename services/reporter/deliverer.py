@@ -17,7 +17,7 @@ from typing import Any
 from eventlog import EventStore
 from eventlog.artifacts import join, read_artifact, write_artifact
 from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
-from services.reporter.audit import CallContext
+from services.reporter.audit import AuditEntry, CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
 from services.reporter.delivery_keys import delivery_key
 from services.reporter.events import import_name, reporter_event
@@ -36,6 +36,9 @@ class DeliveryOutcome:
     state: str
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    last_call: AuditEntry | None = None
+    """The audit row of the delivery's last call, not written yet: the ledger writes it with
+    the outcome (:meth:`LabelboxCalls.last_call`)."""
 
 
 def _summary(rows: list[dict[str, Any]], model_id: str | None,
@@ -112,14 +115,14 @@ class Deliverer:
     async def _status(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                       metadata: Mapping[str, str]) -> DeliveryOutcome:
         status = delivery.status or "TRAINING_MODEL"
-        await self._calls.call(
+        _, call = await self._calls.last_call(
             context, "ModelRun.update_status",
             lambda: self._port.update_status(plan.model_run_id, status, metadata,
                                              delivery.error_message),
             request={"modelRunId": plan.model_run_id, "status": status,
                      "metadata": dict(metadata), "errorMessage": delivery.error_message},
         )
-        return DeliveryOutcome(DELIVERED, {"status": status})
+        return DeliveryOutcome(DELIVERED, {"status": status}, last_call=call)
 
     async def _config(self, plan: RunPlan, context: CallContext,
                       config: Mapping[str, Any]) -> DeliveryOutcome:
@@ -127,7 +130,7 @@ class Deliverer:
         Labelbox refuses (or that keeps failing) is recorded, never holds ``COMPLETE`` back.
         Every attempt is in the audit log."""
         try:
-            await self._calls.call(
+            _, call = await self._calls.last_call(
                 context, "ModelRun.update_config",
                 lambda: self._port.update_config(plan.model_run_id, config),
                 request={"modelRunId": plan.model_run_id, "config": dict(config)},
@@ -136,7 +139,7 @@ class Deliverer:
             logger.warning("%s: the run's config was not updated (%s); completing anyway",
                            plan.stream_id, exc)
             return DeliveryOutcome(DELIVERED, {"keys": sorted(config), "error": str(exc)})
-        return DeliveryOutcome(DELIVERED, {"keys": sorted(config)})
+        return DeliveryOutcome(DELIVERED, {"keys": sorted(config)}, last_call=call)
 
     async def _complete(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                         ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
@@ -282,7 +285,7 @@ class Deliverer:
         result: dict[str, Any] = {"importId": report.import_id, "name": name,
                                   "state": report.state, "rows": len(lines)}
         if report.state == "FINISHED":
-            statuses = await self._calls.call(
+            statuses, call = await self._calls.last_call(
                 context, "MEAPredictionImport.statuses",
                 lambda: self._port.import_row_statuses(report),
                 request={"modelRunId": plan.model_run_id, "name": name,
@@ -290,10 +293,10 @@ class Deliverer:
                 describe=lambda s: (_row_outcomes(s), {}),
             )
             result.update(_row_outcomes(statuses))
-        else:
-            await self._fail_run(delivery, plan, "UPLOADING_PREDICTIONS",
-                                 f"Labelbox failed the predictions import {name} "
-                                 f"({report.import_id}): state {report.state}")
+            return DeliveryOutcome(DELIVERED, result, last_call=call)
+        await self._fail_run(delivery, plan, "UPLOADING_PREDICTIONS",
+                             f"Labelbox failed the predictions import {name} "
+                             f"({report.import_id}): state {report.state}")
         return DeliveryOutcome(DELIVERED, result)
 
 

@@ -59,7 +59,8 @@ class InMemoryReporter:
 def in_memory_reporter(tmp_path: Path, port: RecordingLabelbox | None = None
                        ) -> InMemoryReporter:
     settings = unit_settings(tmp_path)
-    store, ledger, audit = InMemoryEventStore(), InMemoryLedger(), InMemoryAuditLog()
+    store, audit = InMemoryEventStore(), InMemoryAuditLog()
+    ledger = InMemoryLedger(audit)
     port = port or RecordingLabelbox()
     built = wire_reporter(settings, ReporterAdapters(store, ledger, audit), port)
     return InMemoryReporter(store, ledger, audit, port, built.calls, built.deliverer,
