@@ -39,6 +39,9 @@ class DeliveryOutcome:
     last_call: AuditEntry | None = None
     """The audit row of the delivery's last call, not written yet: the ledger writes it with
     the outcome (:meth:`LabelboxCalls.last_call`)."""
+    replan: bool = False
+    """The delivery appended an event the run's plan reads (``TrainingFailed``): the stream
+    is read on before the next delivery. (``DataExported`` is for the trainer.)"""
 
 
 def _summary(rows: list[dict[str, Any]], model_id: str | None,
@@ -196,7 +199,8 @@ class Deliverer:
             await self._fail_run(delivery, plan, "EXPORTING_DATA",
                                  f"Labelbox could not export the model run's data (export "
                                  f"task {task_id} {why})")
-            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "status": status})
+            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "status": status},
+                                   replan=True)
         try:
             rows = await self._calls.call(
                 context, "ExportTask.get_buffered_stream",
@@ -210,7 +214,8 @@ class Deliverer:
             await self._fail_run(delivery, plan, "EXPORTING_DATA",
                                  f"Labelbox's export of the model run's data cannot be read "
                                  f"(export task {task_id}): {exc.cause}")
-            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "unreadable": True})
+            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "unreadable": True},
+                                   replan=True)
         uri = join(settings.artifacts_url, plan.stream_id, f"attempt-{plan.attempt}",
                    "export.ndjson")
         artifact = await asyncio.to_thread(write_artifact, uri, _ndjson(rows))
@@ -297,7 +302,7 @@ class Deliverer:
         await self._fail_run(delivery, plan, "UPLOADING_PREDICTIONS",
                              f"Labelbox failed the predictions import {name} "
                              f"({report.import_id}): state {report.state}")
-        return DeliveryOutcome(DELIVERED, result)
+        return DeliveryOutcome(DELIVERED, result, replan=True)
 
 
 MAX_ROW_ERROR_CHARS = 1000

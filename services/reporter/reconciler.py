@@ -37,10 +37,6 @@ REMEMBERED_RUNS = 10_000
 """Runs whose last reconciled stream version a reconciler remembers, to skip the wake-ups
 of events it has already reconciled (the least recently reconciled are forgotten)."""
 
-STATUS_ONLY = ("status", "complete", "config")
-"""Deliveries that append no event: the stream need not be read again after one."""
-
-
 @dataclass
 class _Run:
     """What a reconciler holding a run's lock knows of it: its stream as read so far and its
@@ -52,10 +48,17 @@ class _Run:
     moved_on: bool = False
     """A wake-up for the run came here while it was held: read the stream on before the
     next delivery."""
+    _plan: tuple[int, RunPlan | None] | None = None
 
     @property
     def next_version(self) -> int:
         return self.events[-1].stream_version + 1 if self.events else 1
+
+    def plan(self) -> RunPlan | None:
+        """The plan of the stream as read so far (worked out again only when it grew)."""
+        if self._plan is None or self._plan[0] != len(self.events):
+            self._plan = (len(self.events), plan_run(self.events))
+        return self._plan[1]
 
 
 class Reconciler:
@@ -191,22 +194,22 @@ class Reconciler:
     async def _deliver_next(self, run: _Run, *, acknowledgement_only: bool = False) -> bool:
         """Deliver the first delivery not done yet; ``False`` when there is none or the
         run waits for an operator (or, ``acknowledgement_only``, when it is not an
-        acknowledgement). What was appended to the stream is read after every delivery
-        that may have appended events (``DataExported``, ``TrainingFailed``), after one
-        during which a wake-up for the run came here, and before giving up: not after a
-        status otherwise, which appends none."""
+        acknowledgement). What was appended to the stream is read on only after a delivery
+        that appended an event the plan reads (``TrainingFailed``) and when a wake-up for
+        the run came here meanwhile. Another event appended meanwhile has a message of its
+        own, which reconciles the run again after this."""
         if not acknowledgement_only:
             # Holding the slot and the run's lock: giving them back meanwhile and taking them
             # again measured slower (bench/e2e.py), and the acknowledgement lane does not wait
             # for a run held here (this holder acknowledges it first, if it must).
             await self._acknowledgements_first()
         while True:
-            plan = plan_run(run.events)
+            plan = run.plan()
             if plan is None:
                 return False
             json_logs.correlation_id.set(plan.correlation_id)
             pending = self._pending(run, plan)
-            if pending is None and not acknowledgement_only and await self._read_on(run):
+            if pending is None and run.moved_on and await self._read_on(run):
                 continue  # the stream moved on meanwhile: plan again
             break
         if pending is None or (acknowledgement_only and not pending.acknowledges):
@@ -222,7 +225,8 @@ class Reconciler:
             logger.exception("%s: %s parked: its outcome cannot be recorded", run.stream_id,
                              pending.key)
             outcome = DeliveryOutcome(PARKED, {"unrecorded": True},
-                                      f"outcome cannot be recorded: {error_text(exc)}")
+                                      f"outcome cannot be recorded: {error_text(exc)}",
+                                      replan=True)  # it may have appended before it failed
         try:
             await self._record(run, plan.model_run_id, pending, outcome)
         except UnstorableTextError as exc:
@@ -230,9 +234,9 @@ class Reconciler:
                          pending.key, exc)
             outcome = DeliveryOutcome(PARKED, {"unrecorded": True},
                                       f"outcome cannot be recorded: {error_text(exc)}",
-                                      last_call=outcome.last_call)
+                                      last_call=outcome.last_call, replan=outcome.replan)
             await self._record(run, plan.model_run_id, pending, outcome)
-        if pending.action not in STATUS_ONLY or run.moved_on:
+        if outcome.replan or run.moved_on:
             await self._read_on(run)
         self._metrics.deliveries.labels(pending.action, outcome.state).inc()
         if outcome.state == DELIVERED:
