@@ -37,6 +37,7 @@ REMEMBERED_RUNS = 10_000
 """Runs whose last reconciled stream version a reconciler remembers, to skip the wake-ups
 of events it has already reconciled (the least recently reconciled are forgotten)."""
 
+
 @dataclass
 class _Run:
     """What a reconciler holding a run's lock knows of it: its stream as read so far and its
