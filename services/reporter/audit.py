@@ -1,6 +1,7 @@
 """The audit log: one append-only row per attempted Labelbox call (``labelbox_calls``).
 
-A row is written when its call ends, whatever the outcome. Requests are summarised (no API
+A row is written when its call ends, whatever the outcome (a delivery's last successful call:
+with the delivery's ledger row, in one statement). Requests are summarised (no API
 key, no file contents: sizes, names, counts and digests)."""
 
 from __future__ import annotations
