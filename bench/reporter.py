@@ -8,8 +8,10 @@
   (read stream, plan, ledger, advisory lock per run, one audit row per call, DataExported
   appended), ``--concurrency`` runs at a time.
 
-Each side runs ``--rounds`` times, alternating; the best round counts. Prints calls/s, runs/s
-and the ratio. Uses TRAINBRIDGE_TEST_DATABASE_URL (or TRAINBRIDGE_DATABASE_URL); creates and
+Each side runs ``--rounds`` times, alternating; the best round counts. Prints calls/s, runs/s,
+the ratio (best rounds, and each round against the baseline just before it) and the
+reporter's PostgreSQL transactions per run (its round trips). Uses
+TRAINBRIDGE_TEST_DATABASE_URL (or TRAINBRIDGE_DATABASE_URL); creates and
 drops its own database.
 
     .venv/bin/python bench/reporter.py [--runs 60] [--concurrency 8] [--rounds 3]
@@ -143,7 +145,7 @@ def baseline_run(port: SdkLabelbox, run: str, lines: list[dict[str, object]]) ->
 
 
 async def measure_baseline(endpoint: str, runs: list[str], concurrency: int,
-                           folder: Path) -> tuple[float, float]:
+                           folder: Path) -> tuple[float, float, float]:
     port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
     uri, sha256 = predictions_artifact(folder, "baseline")
     lines = [json.loads(x) for x in read_artifact(uri, sha256).splitlines()]
@@ -151,11 +153,21 @@ async def measure_baseline(endpoint: str, runs: list[str], concurrency: int,
     with ThreadPoolExecutor(concurrency) as threads:
         calls = sum(threads.map(lambda r: baseline_run(port, r, lines), runs))
     elapsed = time.perf_counter() - started
-    return calls / elapsed, len(runs) / elapsed
+    return calls / elapsed, len(runs) / elapsed, 0.0
+
+
+async def transactions(pool: asyncpg.Pool) -> int:
+    """Transactions committed in the benchmark's database so far (each statement outside a
+    transaction is one): a count of the reporter's round trips."""
+    await asyncio.sleep(1.5)  # backends report their counts when idle, at most once a second
+    await pool.execute("SELECT pg_stat_clear_snapshot()")
+    count: int = await pool.fetchval(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    return count
 
 
 async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency: int,
-                           folder: Path) -> tuple[float, float]:
+                           folder: Path) -> tuple[float, float, float]:
     settings = ReporterSettings(
         api_key=API_KEY, artifacts_url=f"file://{folder}/artifacts", endpoint=endpoint,
         reporter_id="bench", call_timeout=30.0, concurrency=concurrency,
@@ -170,10 +182,13 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
         port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
         built = build_reporter(settings, Database(pool), port)
         calls, reconciler = built.calls, built.reconciler
+        before = await transactions(pool)
         started = time.perf_counter()
         await asyncio.gather(*(reconciler.reconcile(f"model_run-{r}", "bench") for r in runs))
         elapsed = time.perf_counter() - started
         calls.close()
+        # Less the two statements of transactions() itself.
+        per_run = (await transactions(pool) - before - 2) / len(runs)
         made: int = await pool.fetchval(
             "SELECT count(*) FROM labelbox_calls WHERE model_run_id = ANY($1::text[])", runs)
         complete: int = await pool.fetchval(
@@ -181,7 +196,7 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
             "'attempt-1/status/COMPLETE' AND model_run_id = ANY($1::text[])", runs)
         if complete != len(runs):
             raise SystemExit(f"only {complete} of {len(runs)} runs reached COMPLETE")
-        return made / elapsed, len(runs) / elapsed
+        return made / elapsed, len(runs) / elapsed, per_run
     finally:
         await pool.close()
 
@@ -202,7 +217,9 @@ async def main() -> None:
     fake = start_fake(fake_port)
     endpoint = f"http://127.0.0.1:{fake_port}/graphql"
     control = FakeLabelboxControl(endpoint)
-    best: dict[str, tuple[float, float]] = {}
+    best: dict[str, tuple[float, float, float]] = {}
+    ratios: list[float] = []
+    baseline_calls = 0.0
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -220,8 +237,14 @@ async def main() -> None:
                         result = await measure_reporter(url, endpoint, runs, args.concurrency,
                                                         folder)
                     print(f"round {round_number + 1} {side:9s}: {result[0]:8.1f} calls/s "
-                          f"{result[1]:6.2f} runs/s")
-                    if result[0] > best.get(side, (0.0, 0.0))[0]:
+                          f"{result[1]:6.2f} runs/s" + (
+                              f", {result[2]:.1f} PostgreSQL transactions per run"
+                              if side == "reporter" else ""))
+                    if side == "reporter":
+                        ratios.append(result[0] / baseline_calls)
+                    else:
+                        baseline_calls = result[0]
+                    if result[0] > best.get(side, (0.0, 0.0, 0.0))[0]:
                         best[side] = result
     finally:
         control.close()
@@ -236,6 +259,9 @@ async def main() -> None:
     print(f"  reporter (ledger, lock, audit, events):     {ours[0]:8.1f} calls/s "
           f"({ours[1]:.2f} runs/s)")
     print(f"  ratio: {ours[0] / base[0]:.2f}x calls/s, {ours[1] / base[1]:.2f}x runs/s")
+    print(f"  each round's ratio (reporter / the baseline just before it): "
+          f"{', '.join(f'{r:.2f}x' for r in ratios)}; "
+          f"{ours[2]:.1f} PostgreSQL transactions per run")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The audit log: one append-only row per attempted Labelbox call (``labelbox_calls``).
 
-A row is written when its call ends, whatever the outcome. Requests are summarised (no API
+A row is written when its call ends, whatever the outcome (a delivery's last successful call:
+with the delivery's ledger row, in one statement). Requests are summarised (no API
 key, no file contents: sizes, names, counts and digests)."""
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class AuditEntry:
         return (self.ended_at - self.started_at).total_seconds() * 1000
 
 
+def unstorable_part(entry: AuditEntry) -> str | None:
+    """Where the entry holds text PostgreSQL would refuse (``request.name``...), if it does."""
+    return unstorable_field({"request": dict(entry.request), "error": entry.error,
+                             "response": dict(entry.response or {}),
+                             "labelbox_ids": dict(entry.labelbox_ids)})
+
+
 class AuditLog(Protocol):
     async def record(self, entry: AuditEntry) -> None:
         """Append the entry (``UnstorableTextError`` for text PostgreSQL refuses)."""
@@ -70,14 +78,19 @@ class AuditLog(Protocol):
         ...
 
 
-_INSERT = """
-INSERT INTO labelbox_calls (
-    model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request,
-    response, call_try, started_at, ended_at, duration_ms, outcome, error_type, error,
-    import_id, export_task_id, correlation_id, reporter_id, run_attempt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20)
-"""
+AUDIT_COLUMNS = (
+    "model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request, "
+    "response, call_try, started_at, ended_at, duration_ms, outcome, error_type, error, "
+    "import_id, export_task_id, correlation_id, reporter_id, run_attempt")
+"""The columns of an audit row, in the order of :meth:`PostgresAuditLog.row`."""
+
+
+def audit_values(first: int) -> str:
+    """``VALUES`` placeholders for one audit row whose first argument is ``$<first>``."""
+    return "VALUES (" + ", ".join(f"${n}" for n in range(first, first + 20)) + ")"
+
+
+_INSERT = f"INSERT INTO labelbox_calls ({AUDIT_COLUMNS}) {audit_values(1)}"
 
 _ENTRIES = """
 SELECT model_run_id, stream_id, cause_event_id, delivery_key, action, sdk_method, request,
@@ -92,9 +105,10 @@ class PostgresAuditLog:
         self._database = database
         self._reporter_id = reporter_id
 
-    async def record(self, entry: AuditEntry) -> None:
+    def row(self, entry: AuditEntry) -> tuple[Any, ...]:
+        """The entry's audit row, in the order of :data:`AUDIT_COLUMNS`."""
         c = entry.context
-        args = (
+        return (
             c.model_run_id, c.stream_id, c.cause_event_id, c.delivery_key, c.action,
             entry.sdk_method, dict(entry.request),
             dict(entry.response) if entry.response is not None else None,
@@ -103,8 +117,10 @@ class PostgresAuditLog:
             entry.labelbox_ids.get("export_task_id"), c.correlation_id, self._reporter_id,
             c.run_attempt,
         )
+
+    async def record(self, entry: AuditEntry) -> None:
         async with self._database.connection() as connection:
-            await connection.execute(_INSERT, *args)
+            await connection.execute(_INSERT, *self.row(entry))
 
     async def run_entries(self, model_run_id: str) -> list[AuditEntry]:
         async with self._database.connection() as connection:
@@ -125,8 +141,7 @@ class InMemoryAuditLog:
         self.entries: list[AuditEntry] = []
 
     async def record(self, entry: AuditEntry) -> None:
-        where = unstorable_field({"request": dict(entry.request), "error": entry.error,
-                                  "response": dict(entry.response or {})})
+        where = unstorable_part(entry)
         if where is not None:  # as PostgreSQL refuses it
             raise UnstorableTextError(f"PostgreSQL refused text (NUL or a lone surrogate) "
                                       f"in the audit log's {where}")

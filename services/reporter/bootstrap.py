@@ -70,10 +70,11 @@ def postgres_adapters(settings: ReporterSettings, database: Database, *,
                       locks: Database | None = None) -> ReporterAdapters:
     """Database → store, outbox, ledger, audit log. ``locks``: the database whose
     connections hold the run locks (default ``database``)."""
+    audit = PostgresAuditLog(database, settings.reporter_id)
     return ReporterAdapters(
         store=PostgresEventStore(database.pool),
-        ledger=PostgresLedger(database, locks=locks),
-        audit=PostgresAuditLog(database, settings.reporter_id),
+        ledger=PostgresLedger(database, locks=locks, audit=audit),
+        audit=audit,
         outbox=PostgresOutbox(database.pool),
     )
 
@@ -131,7 +132,7 @@ def wire_reporter(
         store.on_commit(relay.wake)
 
         async def wake_up(event: RecordedEvent) -> None:
-            await reconciler.reconcile(event.stream_id, "message")
+            await reconciler.reconcile(event.stream_id, "message", version=event.stream_version)
 
         async def acknowledge(event: RecordedEvent) -> None:
             await reconciler.acknowledge(event.stream_id)

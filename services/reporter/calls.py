@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from eventlog import UnstorableTextError, telemetry
 from eventlog.retry import Backoff, RetryPolicy
 from eventlog.text import storable, storable_text
-from services.reporter.audit import AuditEntry, AuditLog, CallContext
+from services.reporter.audit import AuditEntry, AuditLog, CallContext, unstorable_part
 from services.reporter.faults import Outcome, classify, rate_limited, retry_after
 from services.reporter.metrics import ReporterMetrics
 from services.reporter.settings import CallPolicy
@@ -154,12 +154,44 @@ class LabelboxCalls:
     ) -> T:
         """``function`` (one SDK call), retried while its failure is transient.
         Raises ``CallFailedError`` when it cannot succeed now."""
+        result, _ = await self._call(context, sdk_method, function, request=request,
+                                     describe=describe, ids=ids, defer=False)
+        return result
+
+    async def last_call(
+        self,
+        context: CallContext,
+        sdk_method: str,
+        function: Callable[[], T],
+        *,
+        request: Mapping[str, Any],
+        describe: Callable[[T], tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
+        ids: Mapping[str, str] | None = None,
+    ) -> tuple[T, AuditEntry | None]:
+        """:meth:`call` for a delivery's last call: the audit row of its successful try is
+        returned instead of written, for the ledger to write with the delivery's outcome in
+        one round trip (``None``: it was written, as its text had to be made storable). The
+        rows of failed tries are written at once."""
+        return await self._call(context, sdk_method, function, request=request,
+                                describe=describe, ids=ids, defer=True)
+
+    async def _call(
+        self,
+        context: CallContext,
+        sdk_method: str,
+        function: Callable[[], T],
+        *,
+        request: Mapping[str, Any],
+        describe: Callable[[T], tuple[Mapping[str, Any], Mapping[str, str]]] | None,
+        ids: Mapping[str, str] | None,
+        defer: bool,
+    ) -> tuple[T, AuditEntry | None]:
         try:
             async for trying in self.retrying():
                 with trying:
-                    return await self.once(context, sdk_method, function, request=request,
-                                           call_try=trying.retry_state.attempt_number,
-                                           describe=describe, ids=ids)
+                    return await self._once(context, sdk_method, function, request=request,
+                                            call_try=trying.retry_state.attempt_number,
+                                            describe=describe, ids=ids, defer=defer)
         except RetryableCallError as exc:
             raise self.gave_up(exc) from exc.cause
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -181,6 +213,23 @@ class LabelboxCalls:
     ) -> T:
         """One try, audited. Raises ``RetryableCallError`` for a transient failure and
         ``CallFailedError`` for a permanent one."""
+        result, _ = await self._once(context, sdk_method, function, request=request,
+                                     call_try=call_try, describe=describe, ids=ids,
+                                     defer=False)
+        return result
+
+    async def _once(
+        self,
+        context: CallContext,
+        sdk_method: str,
+        function: Callable[[], T],
+        *,
+        request: Mapping[str, Any],
+        call_try: int,
+        describe: Callable[[T], tuple[Mapping[str, Any], Mapping[str, str]]] | None,
+        ids: Mapping[str, str] | None,
+        defer: bool,
+    ) -> tuple[T, AuditEntry | None]:
         async with self._limiter:
             started = _now()
             loop = asyncio.get_running_loop()
@@ -217,16 +266,23 @@ class LabelboxCalls:
                     context, sdk_method, request, call_try, started, ended, Outcome.OK.value,
                     response={"undescribable": error_text(exc, 500)}, labelbox_ids=ids or {}))
                 raise
-            await self._record(AuditEntry(
+            entry = AuditEntry(
                 context, sdk_method, request, call_try, started, ended, Outcome.OK.value,
-                response=response, labelbox_ids={**(ids or {}), **found_ids}))
-            return result
+                response=response, labelbox_ids={**(ids or {}), **found_ids})
+            if defer and unstorable_part(entry) is None:
+                self._count(entry)
+                return result, entry
+            await self._record(entry)
+            return result, None
+
+    def _count(self, entry: AuditEntry) -> None:
+        self._metrics.calls.labels(entry.context.action, entry.sdk_method, entry.outcome).inc()
+        self._metrics.call_seconds.labels(entry.sdk_method).observe(entry.duration_ms / 1000)
 
     async def _record(self, entry: AuditEntry) -> None:
         """Every call that reached Labelbox has its audit row: if what it answered cannot be
         stored (text the adapter did not make storable), the row says so instead."""
-        self._metrics.calls.labels(entry.context.action, entry.sdk_method, entry.outcome).inc()
-        self._metrics.call_seconds.labels(entry.sdk_method).observe(entry.duration_ms / 1000)
+        self._count(entry)
         try:
             await self._audit.record(entry)
         except UnstorableTextError as exc:

@@ -19,7 +19,7 @@ from eventlog.artifacts import join, read_artifact, write_artifact
 from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
 from eventlog.tracing import trace_id_of
 from services.reporter.artifact_links import ArtifactLinks
-from services.reporter.audit import CallContext
+from services.reporter.audit import AuditEntry, CallContext
 from services.reporter.calls import CallFailedError, LabelboxCalls, RetryableCallError
 from services.reporter.delivery_keys import delivery_key
 from services.reporter.events import import_name, reporter_event
@@ -38,6 +38,12 @@ class DeliveryOutcome:
     state: str
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    last_call: AuditEntry | None = None
+    """The audit row of the delivery's last call, not written yet: the ledger writes it with
+    the outcome (:meth:`LabelboxCalls.last_call`)."""
+    replan: bool = False
+    """The delivery appended an event the run's plan reads (``TrainingFailed``): the stream
+    is read on before the next delivery. (``DataExported`` is for the trainer.)"""
 
 
 def _summary(rows: list[dict[str, Any]], model_id: str | None,
@@ -128,7 +134,7 @@ class Deliverer:
         status = delivery.status or "TRAINING_MODEL"
         linked = await self._links.metadata(delivery.links, plan.model_run_id, plan.attempt)
         sent = {**metadata, **linked.sent}
-        await self._calls.call(
+        _, call = await self._calls.last_call(
             context, "ModelRun.update_status",
             lambda: self._port.update_status(plan.model_run_id, status, sent,
                                              delivery.error_message),
@@ -136,7 +142,7 @@ class Deliverer:
                      "metadata": {**metadata, **linked.audited},
                      "errorMessage": delivery.error_message},
         )
-        return DeliveryOutcome(DELIVERED, {"status": status})
+        return DeliveryOutcome(DELIVERED, {"status": status}, last_call=call)
 
     async def _config(self, plan: RunPlan, context: CallContext,
                       config: Mapping[str, Any]) -> DeliveryOutcome:
@@ -144,7 +150,7 @@ class Deliverer:
         Labelbox refuses (or that keeps failing) is recorded, never holds ``COMPLETE`` back.
         Every attempt is in the audit log."""
         try:
-            await self._calls.call(
+            _, call = await self._calls.last_call(
                 context, "ModelRun.update_config",
                 lambda: self._port.update_config(plan.model_run_id, config),
                 request={"modelRunId": plan.model_run_id, "config": dict(config)},
@@ -153,7 +159,7 @@ class Deliverer:
             logger.warning("%s: the run's config was not updated (%s); completing anyway",
                            plan.stream_id, exc)
             return DeliveryOutcome(DELIVERED, {"keys": sorted(config), "error": str(exc)})
-        return DeliveryOutcome(DELIVERED, {"keys": sorted(config)})
+        return DeliveryOutcome(DELIVERED, {"keys": sorted(config)}, last_call=call)
 
     async def _complete(self, delivery: Delivery, plan: RunPlan, context: CallContext,
                         ledger: Mapping[str, LedgerEntry]) -> DeliveryOutcome:
@@ -210,7 +216,8 @@ class Deliverer:
             await self._fail_run(delivery, plan, "EXPORTING_DATA",
                                  f"Labelbox could not export the model run's data (export "
                                  f"task {task_id} {why})")
-            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "status": status})
+            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "status": status},
+                                   replan=True)
         try:
             rows = await self._calls.call(
                 context, "ExportTask.get_buffered_stream",
@@ -224,7 +231,8 @@ class Deliverer:
             await self._fail_run(delivery, plan, "EXPORTING_DATA",
                                  f"Labelbox's export of the model run's data cannot be read "
                                  f"(export task {task_id}): {exc.cause}")
-            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "unreadable": True})
+            return DeliveryOutcome(DELIVERED, {"exportTaskId": task_id, "unreadable": True},
+                                   replan=True)
         uri = join(settings.artifacts_url, plan.stream_id, f"attempt-{plan.attempt}",
                    "export.ndjson")
         artifact = await asyncio.to_thread(write_artifact, uri, _ndjson(rows))
@@ -299,7 +307,7 @@ class Deliverer:
         result: dict[str, Any] = {"importId": report.import_id, "name": name,
                                   "state": report.state, "rows": len(lines)}
         if report.state == "FINISHED":
-            statuses = await self._calls.call(
+            statuses, call = await self._calls.last_call(
                 context, "MEAPredictionImport.statuses",
                 lambda: self._port.import_row_statuses(report),
                 request={"modelRunId": plan.model_run_id, "name": name,
@@ -307,11 +315,11 @@ class Deliverer:
                 describe=lambda s: (_row_outcomes(s), {}),
             )
             result.update(_row_outcomes(statuses))
-        else:
-            await self._fail_run(delivery, plan, "UPLOADING_PREDICTIONS",
-                                 f"Labelbox failed the predictions import {name} "
-                                 f"({report.import_id}): state {report.state}")
-        return DeliveryOutcome(DELIVERED, result)
+            return DeliveryOutcome(DELIVERED, result, last_call=call)
+        await self._fail_run(delivery, plan, "UPLOADING_PREDICTIONS",
+                             f"Labelbox failed the predictions import {name} "
+                             f"({report.import_id}): state {report.state}")
+        return DeliveryOutcome(DELIVERED, result, replan=True)
 
 
 MAX_ROW_ERROR_CHARS = 1000

@@ -15,6 +15,7 @@ from uuid import UUID
 from eventlog import LogPosition
 from eventlog.events import LOG_START
 from eventlog.postgres import Database
+from services.reporter.audit import AUDIT_COLUMNS, AuditEntry, PostgresAuditLog, audit_values
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,11 @@ class Ledger(Protocol):
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
-                     result: Mapping[str, Any], error: str | None = None) -> None:
-        """Record a delivery's outcome (again: the last one counts)."""
+                     result: Mapping[str, Any], error: str | None = None,
+                     call: AuditEntry | None = None) -> None:
+        """Record a delivery's outcome (again: the last one counts). With ``call``, the audit
+        row of the delivery's last call is appended in the same transaction: both are
+        written, or neither (``TypeError`` if the ledger was built without its audit log)."""
         ...
 
     async def parked(self) -> list[ParkedDelivery]:
@@ -98,6 +102,14 @@ SET state = EXCLUDED.state, result = EXCLUDED.result, error = EXCLUDED.error,
     calls = EXCLUDED.calls, updated_at = now()
 """
 
+# The same with the audit row of the delivery's last call, in one statement (one round trip,
+# one transaction). The count cannot see the row its own statement inserts: hence the + 1.
+_RECORD_WITH_CALL = f"""
+WITH call AS (INSERT INTO labelbox_calls ({AUDIT_COLUMNS}) {audit_values(10)})
+""" + _RECORD.replace("WHERE model_run_id = $3 AND stream_id = $1 AND delivery_key = $2)",
+                      "WHERE model_run_id = $3 AND stream_id = $1 AND delivery_key = $2) + 1")
+assert _RECORD_WITH_CALL.count("+ 1") == 1
+
 _REDRIVE = """
 UPDATE reporter_deliveries SET state = 'redrive_requested', redrives = redrives + 1,
                                updated_at = now()
@@ -107,11 +119,14 @@ RETURNING stream_id
 
 
 class PostgresLedger:
-    def __init__(self, database: Database, *, locks: Database | None = None) -> None:
+    def __init__(self, database: Database, *, locks: Database | None = None,
+                 audit: PostgresAuditLog | None = None) -> None:
         """``locks``: where run locks hold their connections, one per run being reconciled
-        (default ``database``); kept apart so short statements never wait behind them."""
+        (default ``database``); kept apart so short statements never wait behind them.
+        ``audit``: the audit log (in the same database) a recorded call is appended to."""
         self._database = database
         self._locks = locks or database
+        self._audit = audit
 
     def run_lock(self, stream_id: str, *, wait: bool = True
                  ) -> AbstractAsyncContextManager[bool]:
@@ -129,10 +144,17 @@ class PostgresLedger:
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
-                     result: Mapping[str, Any], error: str | None = None) -> None:
+                     result: Mapping[str, Any], error: str | None = None,
+                     call: AuditEntry | None = None) -> None:
+        args = (stream_id, delivery_key, model_run_id, attempt, action, cause_event_id, state,
+                dict(result), error)
+        if call is not None and self._audit is None:
+            raise TypeError("this ledger was built without the audit log to record calls in")
         async with self._database.connection() as connection:
-            await connection.execute(_RECORD, stream_id, delivery_key, model_run_id, attempt,
-                                     action, cause_event_id, state, dict(result), error)
+            if call is None or self._audit is None:
+                await connection.execute(_RECORD, *args)
+            else:
+                await connection.execute(_RECORD_WITH_CALL, *args, *self._audit.row(call))
 
     async def parked(self) -> list[ParkedDelivery]:
         async with self._database.connection() as connection:

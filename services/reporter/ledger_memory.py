@@ -14,6 +14,7 @@ from uuid import UUID
 from eventlog import LogPosition, UnstorableTextError
 from eventlog.events import LOG_START
 from eventlog.text import unstorable_field
+from services.reporter.audit import AuditEntry, InMemoryAuditLog, unstorable_part
 from services.reporter.ledger import (
     DELIVERED,
     PARKED,
@@ -36,7 +37,9 @@ class _Row:
 
 
 class InMemoryLedger:
-    def __init__(self) -> None:
+    def __init__(self, audit: InMemoryAuditLog | None = None) -> None:
+        """``audit``: where a recorded call's entry goes."""
+        self._audit = audit
         self.rows: dict[tuple[str, str], _Row] = {}
         self._checkpoints: dict[str, LogPosition] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -57,11 +60,19 @@ class InMemoryLedger:
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
-                     result: Mapping[str, Any], error: str | None = None) -> None:
+                     result: Mapping[str, Any], error: str | None = None,
+                     call: AuditEntry | None = None) -> None:
         where = unstorable_field({"result": dict(result), "error": error})
-        if where is not None:  # as PostgreSQL refuses it
+        if where is None and call is not None:
+            where = unstorable_part(call)
+        if where is not None:  # as PostgreSQL refuses it, writing neither
             raise UnstorableTextError(f"PostgreSQL refused text (NUL or a lone surrogate) "
                                       f"in the ledger's {where}")
+        if call is not None:
+            if self._audit is None:
+                raise TypeError("this ledger was built without the audit log to record "
+                                "calls in")
+            await self._audit.record(call)
         self.rows[(stream_id, delivery_key)] = _Row(
             stream_id, delivery_key, model_run_id, action, state, dict(result), error,
             next(self._clock))

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
 from eventlog import LOG_START, LogPosition, UnstorableTextError
 from eventlog.postgres import Database
+from services.reporter.audit import (
+    AuditEntry,
+    AuditLog,
+    CallContext,
+    InMemoryAuditLog,
+    PostgresAuditLog,
+)
 from services.reporter.ledger import (
     DELIVERED,
     PARKED,
@@ -22,20 +30,42 @@ from services.reporter.ledger_memory import InMemoryLedger
 
 
 @pytest.fixture
-def memory_ledger() -> Ledger:
-    return InMemoryLedger()
+def memory_audit() -> AuditLog:
+    return InMemoryAuditLog()
 
 
 @pytest.fixture
-def postgres_ledger(database: Database) -> Ledger:
-    return PostgresLedger(database)
+def postgres_audit(database: Database) -> AuditLog:
+    return PostgresAuditLog(database, "reporter-test")
+
+
+@pytest.fixture
+def memory_ledger(memory_audit: InMemoryAuditLog) -> Ledger:
+    return InMemoryLedger(memory_audit)
+
+
+@pytest.fixture
+def postgres_ledger(database: Database, postgres_audit: PostgresAuditLog) -> Ledger:
+    return PostgresLedger(database, audit=postgres_audit)
 
 
 @pytest.fixture(params=["memory", "postgres"])
-def ledger(request: pytest.FixtureRequest) -> Ledger:
+def implementation(request: pytest.FixtureRequest) -> str:
     """Each contract test runs once per implementation."""
-    implementation: Ledger = request.getfixturevalue(f"{request.param}_ledger")
-    return implementation
+    return str(request.param)
+
+
+@pytest.fixture
+def ledger(request: pytest.FixtureRequest, implementation: str) -> Ledger:
+    found: Ledger = request.getfixturevalue(f"{implementation}_ledger")
+    return found
+
+
+@pytest.fixture
+def audit(request: pytest.FixtureRequest, implementation: str) -> AuditLog:
+    """The audit log the ledger writes a recorded call to."""
+    found: AuditLog = request.getfixturevalue(f"{implementation}_audit")
+    return found
 
 
 async def record(ledger: Ledger, run: str, key: str, state: str, *,
@@ -96,6 +126,51 @@ async def test_a_redrive_marks_the_parked_deliveries_of_one_run_or_all(
     assert await ledger.request_redrive() == ["model_run-run-2"]
     assert sorted(await ledger.redrive_requested()) == ["model_run-run-1", "model_run-run-2"]
     assert await ledger.count_parked() == 0
+
+
+def last_call(run: str, key: str, **changes: object) -> AuditEntry:
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fields: dict[str, object] = {
+        "context": CallContext(run, f"model_run-{run}", "status", run_attempt=1,
+                               cause_event_id=uuid4(), delivery_key=key),
+        "sdk_method": "ModelRun.update_status", "request": {"status": "COMPLETE"},
+        "call_try": 1, "started_at": started, "ended_at": started + timedelta(seconds=1),
+        "outcome": "ok", **changes}
+    return AuditEntry(**fields)  # type: ignore[arg-type]
+
+
+async def test_a_delivery_recorded_with_its_last_call_appends_that_calls_audit_row(
+    ledger: Ledger, audit: AuditLog,
+) -> None:
+    first = last_call("run-1", "attempt-1/status/COMPLETE", outcome="retryable_error",
+                      error_type="HTTPError", error="503")
+    await audit.record(first)
+    call = last_call("run-1", "attempt-1/status/COMPLETE", call_try=2)
+
+    await ledger.record(stream_id="model_run-run-1", delivery_key="attempt-1/status/COMPLETE",
+                        model_run_id="run-1", attempt=1, action="status",
+                        cause_event_id=uuid4(), state=DELIVERED, result={"status": "COMPLETE"},
+                        call=call)
+
+    assert [(e.call_try, e.outcome, e.request) for e in await audit.run_entries("run-1")] == [
+        (1, "retryable_error", {"status": "COMPLETE"}), (2, "ok", {"status": "COMPLETE"})]
+    assert (await ledger.entries("model_run-run-1"))["attempt-1/status/COMPLETE"].state \
+        == DELIVERED
+
+
+async def test_a_delivery_and_its_last_call_are_both_refused_if_either_cannot_be_stored(
+    ledger: Ledger, audit: AuditLog,
+) -> None:
+    for result, call in [({"status": "bad \x00"}, last_call("run-1", "attempt-1/status")),
+                         ({}, last_call("run-1", "attempt-1/status", request={"x": "\x00"}))]:
+        with pytest.raises(UnstorableTextError):
+            await ledger.record(stream_id="model_run-run-1", delivery_key="attempt-1/status",
+                                model_run_id="run-1", attempt=1, action="status",
+                                cause_event_id=uuid4(), state=DELIVERED, result=result,
+                                call=call)
+
+    assert await ledger.entries("model_run-run-1") == {}
+    assert await audit.run_entries("run-1") == []
 
 
 async def test_text_postgresql_cannot_store_is_refused(ledger: Ledger) -> None:

@@ -14,6 +14,7 @@ from services.reporter.bootstrap import ReporterAdapters, wire_reporter
 from services.reporter.calls import CallPolicy, LabelboxCalls
 from services.reporter.deliverer import Deliverer
 from services.reporter.ledger_memory import InMemoryLedger
+from services.reporter.metrics import ReporterMetrics
 from services.reporter.reconciler import Reconciler
 from services.reporter.settings import ReporterSettings
 from tests.reporter import events as ev
@@ -32,9 +33,21 @@ def unit_settings(tmp_path: Path) -> ReporterSettings:
     )
 
 
+class ReadRecordingEventStore(InMemoryEventStore):
+    """The in-memory event store, recording each stream read as (stream, from version)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, int]] = []
+
+    async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+        self.reads.append((stream_id, from_version))
+        return await super().read_stream(stream_id, from_version=from_version)
+
+
 @dataclass
 class InMemoryReporter:
-    store: InMemoryEventStore
+    store: ReadRecordingEventStore
     ledger: InMemoryLedger
     audit: InMemoryAuditLog
     port: RecordingLabelbox
@@ -42,6 +55,7 @@ class InMemoryReporter:
     deliverer: Deliverer
     reconciler: Reconciler
     settings: ReporterSettings
+    metrics: ReporterMetrics
 
     async def append(self, run: str, *events: NewEvent) -> None:
         await self.store.append(f"model_run-{run}", list(events))
@@ -59,8 +73,9 @@ class InMemoryReporter:
 def in_memory_reporter(tmp_path: Path, port: RecordingLabelbox | None = None, *,
                        settings: ReporterSettings | None = None) -> InMemoryReporter:
     settings = settings or unit_settings(tmp_path)
-    store, ledger, audit = InMemoryEventStore(), InMemoryLedger(), InMemoryAuditLog()
+    store, audit = ReadRecordingEventStore(), InMemoryAuditLog()
+    ledger = InMemoryLedger(audit)
     port = port or RecordingLabelbox()
     built = wire_reporter(settings, ReporterAdapters(store, ledger, audit), port)
     return InMemoryReporter(store, ledger, audit, port, built.calls, built.deliverer,
-                            built.reconciler, settings)
+                            built.reconciler, settings, built.metrics)

@@ -74,7 +74,9 @@ async def metadata_sent(reporter: InMemoryReporter, model_uri: str, metrics_uri:
     shown: dict[str, str] = {}
     for delivery in plan.deliveries:
         if delivery.key.endswith(("/metrics", "/status/COMPLETE")):
-            await reporter.deliverer.deliver(delivery, plan, {})
+            outcome = await reporter.deliverer.deliver(delivery, plan, {})
+            if outcome.last_call is not None:  # audited with the ledger row, as the reconciler does
+                await reporter.audit.record(outcome.last_call)
     for _, _, metadata, _ in reporter.port.statuses:
         shown |= metadata
     return shown

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from eventlog.artifacts import write_artifact
+from services.reporter.audit import unstorable_part
 from services.reporter.events import import_name
 from services.reporter.ledger import DELIVERED, PARKED
 from services.reporter.plan import Delivery, RunPlan, plan_run
@@ -32,7 +34,7 @@ async def planned(reporter: InMemoryReporter, action: str) -> tuple[Delivery, Ru
     return next(d for d in plan.deliveries if d.action == action), plan
 
 
-async def test_a_status_delivery_updates_the_run_and_is_audited(
+async def test_a_status_delivery_updates_the_run_and_hands_its_audit_row_to_the_ledger(
     reporter: InMemoryReporter,
 ) -> None:
     await reporter.request_training(RUN)
@@ -42,9 +44,26 @@ async def test_a_status_delivery_updates_the_run_and_is_audited(
 
     assert (outcome.state, outcome.result) == (DELIVERED, {"status": "EXPORTING_DATA"})
     assert reporter.port.status_names(RUN) == ["EXPORTING_DATA"]
-    [entry] = reporter.audit.entries
+    assert reporter.audit.entries == []  # written with the ledger row, in one statement
+    entry = outcome.last_call
+    assert entry is not None
     assert (entry.sdk_method, entry.outcome, entry.context.delivery_key) == (
         "ModelRun.update_status", "ok", delivery.key)
+
+
+async def test_a_status_delivery_whose_answer_cannot_be_stored_is_audited_at_once(
+    reporter: InMemoryReporter,
+) -> None:
+    await reporter.request_training(RUN)
+    delivery, plan = await planned(reporter, "status")
+    delivery = replace(delivery, metadata={"note": "a \x00 byte"})
+
+    outcome = await reporter.deliverer.deliver(delivery, plan, {})
+
+    assert outcome.state == DELIVERED and outcome.last_call is None
+    [entry] = reporter.audit.entries
+    assert entry.sdk_method == "ModelRun.update_status"
+    assert unstorable_part(entry) is None  # its text made storable
 
 
 async def test_an_export_is_stored_as_an_artifact_and_recorded_as_data_exported(
