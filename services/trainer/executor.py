@@ -151,12 +151,20 @@ def run_pipeline(task: TrainingTask, report: Report) -> TrainingResult:
 
 
 PRELOAD = (
-    "services.trainer.executor", "services.trainer.registry", "services.trainer.pipelines",
-    "numpy", "sklearn.feature_extraction.text", "sklearn.linear_model", "sklearn.pipeline",
+    "services.trainer.executor", "services.trainer.registry", "numpy",
+    "sklearn.feature_extraction.text", "sklearn.linear_model", "sklearn.pipeline",
     "sklearn.preprocessing", "PIL.Image", "pycrfsuite",
 )
 """What the forkserver imports once for every child it forks (a module that is not installed
-is skipped): the executor and the libraries the built-in pipelines use."""
+is skipped): the executor and the libraries the built-in pipelines use; the modules of the
+registered pipelines are added (:func:`preloads`)."""
+
+
+def preloads() -> list[str]:
+    """:data:`PRELOAD` and the module of every registered pipeline (built-in or plug-in)."""
+    from services.trainer.registry import pipeline_modules
+
+    return [*PRELOAD, *pipeline_modules()]
 
 
 def _child(task: TrainingTask, connection: Connection, memory_limit: int | None,
@@ -197,10 +205,10 @@ class ChildProcessExecutor:
     interpreter each time."""
 
     def __init__(self, start_method: str = "forkserver", memory_limit: int | None = None,
-                 preload: Sequence[str] = PRELOAD) -> None:
+                 preload: Sequence[str] | None = None) -> None:
         self._context: Any = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
-            self._context.set_forkserver_preload(list(preload))
+            self._context.set_forkserver_preload(list(preload or preloads()))
         self._memory_limit = memory_limit
 
     def warm_up(self) -> None:
