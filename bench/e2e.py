@@ -25,7 +25,8 @@ log level WARNING). Then, in this order:
    --pipeline trivial (default) registers bench/trivial_pipeline.py (majority class, no
    scikit-learn) as a plug-in: a dist-info in a temporary folder on the children's
    PYTHONPATH, found through the `trainbridge.pipelines` entry point group. The trainer
-   still runs every run in a child process of its own, one run at a time per trainer.
+   still runs every run in a child process of its own (forked from its forkserver), up to
+   TRAINBRIDGE_TRAINER_CONCURRENCY (--trainer-concurrency; unset: its CPUs) at once.
    --pipeline text uses the built-in text_single_classification (TF-IDF + logistic
    regression on the fake's 60 sample rows).
 
@@ -42,10 +43,28 @@ log level WARNING). Then, in this order:
    EXPORTING_DATA; the trainer is not on this path). (The first hop is often
    negative: the relay claims the event before the client has read the 2xx.) Also printed:
    what the reporter did for the phase's runs (calls/s, call duration, runs in flight) and
-   the CPU each process used during the phase, as % of one core.
+   the CPU each process used during the phase, as % of one core and in ms per
+   acknowledged run (until the last first call, and until the system is idle again).
+
+Before the latency phases (after the throughput phase), an acknowledgement-only phase
+(--ack-rate, default 50/s, for --seconds): the trainer is paused with SIGSTOP, so only the
+acknowledgement path works (ingest and its outbox relay, RabbitMQ, PostgreSQL, the
+reporter's acknowledgement lane); its CPU ms per acknowledged run, by process, against the
+target of 8 ms. Then the trainer resumes and those runs fail at their export.
+
+CPU is read from /proc: each service's process tree (the trainer's forkserver and training
+children included, reaped ones through cutime/cstime), RabbitMQ's beam.smp tree, the fake
+Labelbox and the benchmark client separately; PostgreSQL twice: "this database" (the
+services' backends of the benchmark's database, from pg_stat_activity, plus the server's
+own processes such as the walwriter) and the whole server's process tree (every database's
+backends: other users of a shared server show up there). "anything else" is the machine's
+busy time minus everything counted. Memory: each service's VmRSS idle (after the floors),
+its maximum sampled every 0.5 s during the phases, and idle at the end; the trainer's
+children (forkserver, training processes) are summed on a line of their own. The end
+prints a table of CPU ms per run by process for every phase.
    --latency-runs stop-at-export (default): the fake fails these runs' exports, so each run
-   ends FAILED right after the measured path and no training backlog builds up (one
-   trainer trains one run at a time; at 100 runs/s no 2-core machine keeps up).
+   ends FAILED right after the measured path and no training backlog builds up (at 100
+   runs/s no 2-core machine keeps up with training).
    --latency-runs train: the runs go on to train, so a growing training backlog loads the
    machine during the later phases (it is abandoned at the end).
 
@@ -54,6 +73,7 @@ Ctrl-C (once) or SIGTERM stops everything and cleans up. Uses TRAINBRIDGE_TEST_D
 TRAINBRIDGE_AMQP_URL, else localhost); the database user must be allowed to CREATE DATABASE.
 
     .venv/bin/python bench/e2e.py [--rates 10,25,50,100] [--seconds 10] [--complete-runs 40]
+                                  [--ack-rate 50] [--trainer-concurrency N]
 """
 
 from __future__ import annotations
@@ -156,11 +176,12 @@ def fake_time(at: str) -> float:
     return datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
-def load_reporter_bench() -> ModuleType:
-    """bench/reporter.py, for its baseline_run (this folder is off sys.path on purpose)."""
-    spec = importlib.util.spec_from_file_location("bench_reporter", _HERE / "reporter.py")
+def load_bench_module(name: str) -> ModuleType:
+    """bench/<name>.py (this folder is off sys.path on purpose)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", _HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -181,51 +202,127 @@ class QuieterConsole(Console):
             super().say(name, line)
 
 
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+proc_usage = load_bench_module("proc_usage")
+
+BENCH_APPLICATION = "trainbridge-bench"
+"""application_name of the benchmark's own database connections (not counted as the system's)."""
+
+_OUR_BACKENDS = """
+SELECT pid FROM pg_stat_activity
+WHERE datname IS NULL OR (datname = current_database() AND application_name <> $1)
+"""
+"""The PostgreSQL processes working for the measured system: the services' connections to
+the benchmark's database and the server's own (walwriter, checkpointer, ...; no database)."""
+
+SERVICES = ("ingest", "trainer", "reporter")
+ACK_PATH = ("ingest", "rabbitmq", "postgres (this database)", "reporter")
+"""What a run's acknowledgement costs (ingest includes its outbox relay)."""
+SHOWN = (*ACK_PATH, "trainer", "fake labelbox", "bench client", "postgres (whole server)",
+         "anything else")
 
 
-def _stat(pid: int | str) -> tuple[str, float]:
-    """(command name, CPU seconds incl. reaped children) of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        raw = f.read()
-    name = raw[raw.index("(") + 1:raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2:].split()
-    return name, sum(int(x) for x in fields[11:15]) / TICKS
+@dataclass(frozen=True)
+class CpuSnapshot:
+    at: float  # time.monotonic()
+    seconds: dict[str, float]
+    """CPU seconds so far, by process tree (and "machine": the whole machine's busy time)."""
+    backends: dict[int, float]
+    """CPU seconds so far of each PostgreSQL process in _OUR_BACKENDS."""
 
 
-def cpu_snapshot(system: System) -> dict[str, float]:
-    """CPU seconds so far of each process of interest, and of the machine ("machine")."""
+@dataclass(frozen=True)
+class CpuUsage:
+    """CPU seconds used between two snapshots, by process tree."""
+
+    seconds: dict[str, float]
+    wall: float
+
+    @classmethod
+    def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> CpuUsage:
+        used = {k: v - before.seconds.get(k, 0.0) for k, v in after.seconds.items()}
+        # A connection opened inside the window counts whole; one closed inside it is lost
+        # (the services' pools keep theirs).
+        used["postgres (this database)"] = sum(
+            cpu - before.backends.get(pid, 0.0) for pid, cpu in after.backends.items())
+        machine = used.pop("machine", math.nan)
+        counted = sum(v for k, v in used.items() if k != "postgres (this database)")
+        used["anything else"] = machine - counted  # other users of the machine, the kernel
+        used["machine"] = machine
+        return cls(used, after.at - before.at)
+
+    @property
+    def ack_path(self) -> float:
+        return sum(self.seconds.get(k, 0.0) for k in ACK_PATH)
+
+    def percent(self) -> str:
+        """% of one core by process (the whole server's PostgreSQL, as the machine sees it)."""
+        parts = {k: v for k, v in self.seconds.items()
+                 if k not in ("machine", "postgres (this database)")}
+        shown = [f"{k} {v / self.wall * 100:.0f}"
+                 for k, v in sorted(parts.items(), key=lambda kv: -kv[1])]
+        return (f"{', '.join(shown)}; machine {self.seconds['machine'] / self.wall * 100:.0f} "
+                f"of {100 * (os.cpu_count() or 1)}")
+
+    def per_run(self, runs: int) -> str:
+        """CPU ms per run by process, the acknowledgement path's sum first."""
+        if not runs:
+            return "no runs"
+        ms = {k: self.seconds.get(k, 0.0) * 1000 / runs for k in SHOWN}
+        return (f"ack path {self.ack_path * 1000 / runs:.1f} = "
+                + " + ".join(f"{k} {ms[k]:.1f}" for k in ACK_PATH)
+                + "; " + ", ".join(f"{k} {ms[k]:.1f}" for k in SHOWN if k not in ACK_PATH))
+
+
+async def cpu_snapshot(system: System) -> CpuSnapshot:
+    """CPU seconds so far of each process tree of interest, and of the machine."""
+    assert system.pool is not None
+    pids = [r["pid"] for r in await system.pool.fetch(_OUR_BACKENDS, BENCH_APPLICATION)]
+    processes = await asyncio.to_thread(proc_usage.all_processes)
     seconds: defaultdict[str, float] = defaultdict(float)
-    if system.supervisor is not None:
-        for name, child in system.supervisor.children.items():
-            if child.process is not None:
-                with contextlib.suppress(OSError):
-                    seconds[name.split("-")[0]] += _stat(child.process.pid)[1]
+    for label, pid in system.service_pids():
+        seconds[label] += proc_usage.tree_cpu(processes, [pid])
     if system.fake is not None:
-        with contextlib.suppress(OSError):
-            seconds["fake-labelbox"] = _stat(system.fake.pid)[1]
+        seconds["fake labelbox"] = proc_usage.tree_cpu(processes, [system.fake.pid])
+    seconds["rabbitmq"] = proc_usage.tree_cpu(processes,
+                                              proc_usage.roots_named(processes, "beam.smp"))
+    seconds["postgres (whole server)"] = proc_usage.tree_cpu(
+        processes, proc_usage.roots_named(processes, "postgres"))
     times = os.times()
     seconds["bench client"] = times.user + times.system
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, ValueError):
-                name, used = _stat(entry)
-                if name == "postgres":
-                    seconds["postgres"] += used
-                elif name == "beam.smp":
-                    seconds["rabbitmq"] += used
-    with contextlib.suppress(OSError), open("/proc/stat") as f:
-        ticks = [int(x) for x in f.readline().split()[1:]]
-        seconds["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / TICKS  # minus idle, iowait
-    return dict(seconds)
+    seconds["machine"] = proc_usage.machine_busy()
+    return CpuSnapshot(time.monotonic(), dict(seconds),
+                       {pid: processes[pid].cpu for pid in pids if pid in processes})
 
 
-def cpu_percent(before: dict[str, float], after: dict[str, float], wall: float) -> str:
-    used = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / wall * 100 for k in after}
-    machine = used.pop("machine", math.nan)
-    used["anything else"] = machine - sum(used.values())  # e.g. other users of the machine
-    parts = [f"{k} {v:.0f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1])]
-    return (f"{', '.join(parts)}; machine {machine:.0f} of {100 * (os.cpu_count() or 1)}")
+MB = 1024 * 1024
+
+
+class MemoryWatch:
+    """Resident memory (VmRSS) of each service process, its largest value sampled while
+    ``watch`` runs, and the trainer's children (its forkserver and training processes) summed:
+    they share much of their memory copy-on-write, so that sum overstates."""
+
+    def __init__(self, system: System) -> None:
+        self._system = system
+        self.peak: Counter[str] = Counter()
+
+    def sample(self) -> dict[str, int]:
+        rss: Counter[str] = Counter()
+        for label, pid in self._system.service_pids():
+            rss[label] += proc_usage.rss_bytes(pid) or 0
+            if label == "trainer":
+                rss["trainer's children"] += sum(proc_usage.rss_bytes(child) or 0
+                                                 for child in proc_usage.descendant_pids(pid))
+        if self._system.fake is not None:
+            rss["fake labelbox"] = proc_usage.rss_bytes(self._system.fake.pid) or 0
+        return dict(rss)
+
+    async def watch(self, stop: asyncio.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            for label, value in self.sample().items():
+                self.peak[label] = max(self.peak[label], value)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
 
 def install_trivial_pipeline(folder: Path) -> Path:
@@ -284,7 +381,9 @@ class System:
             await admin.close()
         url = database_url(self.db_name)
         await asyncio.to_thread(upgrade, url)
-        self.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        self.pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=4,
+            server_settings={"application_name": BENCH_APPLICATION})
 
         fake_port = free_port()
         self.fake_url = f"http://127.0.0.1:{fake_port}"
@@ -331,6 +430,8 @@ class System:
             "TRAINBRIDGE_TRAINER_METRICS_PORT": "0",  # several trainers on one host
             "TRAINBRIDGE_LOG_LEVEL": args.log_level,
         })
+        if args.trainer_concurrency:
+            environ["TRAINBRIDGE_TRAINER_CONCURRENCY"] = str(args.trainer_concurrency)
         ingest_port = free_port()
         self.ingest_url = f"http://127.0.0.1:{ingest_port}"
         specs = [ChildSpec.command("ingest", "ingest", "--host", "127.0.0.1", "--port",
@@ -343,6 +444,14 @@ class System:
                                      restart_delay=0.5, stop_timeout=20)
         self.running = asyncio.create_task(self.supervisor.run(self.stop))
         await self._wait("ingest (with the model type announced)", self._ingest_ready, 60)
+
+    def service_pids(self) -> list[tuple[str, int]]:
+        """(service, pid) of each running service process ("trainer" for every trainer)."""
+        if self.supervisor is None:
+            return []
+        return [(name.split("-")[0], child.process.pid)
+                for name, child in self.supervisor.children.items()
+                if child.process is not None and child.process.returncode is None]
 
     async def _wait(self, what: str, ready: Any, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -530,7 +639,7 @@ def call_floor(system: System, samples: int) -> tuple[float, float]:
 
 def throughput_baseline(system: System, runs: int, threads: int) -> tuple[float, float]:
     """runs/s and calls/s of bench/reporter.py's baseline_run straight through the adapter."""
-    reporter_bench = load_reporter_bench()
+    reporter_bench = load_bench_module("reporter")
     baseline_run = reporter_bench.baseline_run
     port = SdkLabelbox(single_attempt_client(API_KEY, system.endpoint, 30.0))
     lines: list[dict[str, object]] = json.loads(json.dumps(
@@ -555,7 +664,8 @@ class Throughput:
     median_run: float
     stages: dict[str, float]
     """Median seconds from a run's 2xx to each milestone."""
-    cpu: str
+    cpu: CpuUsage
+    """First request -> last COMPLETE."""
 
 
 _MILESTONES = """
@@ -574,7 +684,7 @@ async def complete_runs(system: System, count: int, timeout: float) -> Throughpu
     ids = [f"complete-{system.pid}-{n}" for n in range(count)]
     requests = [signed_request(run, system.model_type) for run in ids]
     url = f"{system.ingest_url}/model_run"
-    started_wall, cpu_before = time.time(), cpu_snapshot(system)
+    started_wall, cpu_before = time.time(), await cpu_snapshot(system)
     async with http_client() as http:
         answers = await asyncio.gather(*(post_run(http, url, run, body, headers)
                                          for run, (body, headers) in zip(ids, requests,
@@ -596,7 +706,7 @@ async def complete_runs(system: System, count: int, timeout: float) -> Throughpu
         await asyncio.to_thread(poll, [r for r in accepted if r not in finished])
         await asyncio.sleep(0.2)
     ends = [at for _, at in finished.values()]
-    cpu = cpu_percent(cpu_before, cpu_snapshot(system), time.time() - started_wall)
+    cpu = CpuUsage.between(cpu_before, await cpu_snapshot(system))
     durations = [at - accepted[run].answered_wall for run, (status, at) in finished.items()
                  if status == "COMPLETE"]
     assert system.pool is not None
@@ -649,7 +759,11 @@ class Phase:
     missing: int
     hops_ms: dict[str, list[float]]
     ingest_before_2xx_ms: list[float]
-    cpu: str
+    cpu: CpuUsage
+    """First request -> last first call."""
+    cpu_to_idle: CpuUsage | None
+    """First request -> the system idle again (each run acknowledged, then FAILED at its
+    export); None when the runs go on to train."""
     reporter: str
 
     @property
@@ -749,14 +863,14 @@ async def reporter_work(system: System, runs: list[str]) -> str:
 
 async def latency_phase(system: System, rate: float, args: argparse.Namespace) -> Phase:
     assert system.pool is not None
-    cpu_before, began = cpu_snapshot(system), time.monotonic()
+    cpu_before = await cpu_snapshot(system)
     answers = await send_at_rate(system, rate, args.seconds, f"lat{rate:g}-{system.pid}")
     sends = sorted(a.sent for a in answers)
     achieved = (len(sends) - 1) / (sends[-1] - sends[0]) if len(sends) > 1 else math.nan
     lag = max(s - (sends[0] + n / rate) for n, s in enumerate(sends)) * 1000
     accepted = {a.run: a for a in answers if a.ok}
     firsts = await first_calls(system, list(accepted), args.drain_timeout)
-    cpu = cpu_percent(cpu_before, cpu_snapshot(system), time.monotonic() - began)
+    cpu = CpuUsage.between(cpu_before, await cpu_snapshot(system))
     latency = {run: (firsts[run] - a.answered_wall) * 1000 for run, a in accepted.items()
                if run in firsts}
 
@@ -777,8 +891,11 @@ async def latency_phase(system: System, rate: float, args: argparse.Namespace) -
             hops[label].append((mark[key] - previous) * 1000)
             previous = mark[key]
         ingest_before.append((accepted[run].answered_wall - mark["tr_recorded"]) * 1000)
-    if args.latency_runs == "stop-at-export" and not await wait_idle(system, 60):
-        print("  (the system was still busy 60 s after the last first call)")
+    cpu_to_idle = None
+    if args.latency_runs == "stop-at-export":
+        if not await wait_idle(system, 60):
+            print("  (the system was still busy 60 s after the last first call)")
+        cpu_to_idle = CpuUsage.between(cpu_before, await cpu_snapshot(system))
     reporter = await reporter_work(system, list(firsts))
     if args.latency_runs == "train":
         reporter = f"(calls audited so far) {reporter}"
@@ -788,7 +905,8 @@ async def latency_phase(system: System, rate: float, args: argparse.Namespace) -
                          for a in answers),
         answer_ms=[(a.answered - a.sent) * 1000 for a in answers if a.ok],
         latency_ms=list(latency.values()), missing=len(accepted) - len(latency),
-        hops_ms=hops, ingest_before_2xx_ms=ingest_before, cpu=cpu, reporter=reporter)
+        hops_ms=hops, ingest_before_2xx_ms=ingest_before, cpu=cpu, cpu_to_idle=cpu_to_idle,
+        reporter=reporter)
 
 
 def print_phase(phase: Phase, floor_ms: float) -> None:
@@ -815,7 +933,102 @@ def print_phase(phase: Phase, floor_ms: float) -> None:
         print(f"    {label:50s} p50 {percentile(values, .5):7.1f}  "
               f"p99 {percentile(values, .99):7.1f} ms")
     print(f"  reporter: {phase.reporter}")
-    print(f"  CPU % of one core, first request -> last first call: {phase.cpu}")
+    print(f"  CPU % of one core, first request -> last first call: {phase.cpu.percent()}")
+    acknowledged = len(phase.latency_ms)
+    print(f"  CPU ms per acknowledged run, first request -> last first call: "
+          f"{phase.cpu.per_run(acknowledged)}")
+    if phase.cpu_to_idle is not None:
+        print(f"  CPU ms per run, first request -> idle again (acknowledged, then FAILED at "
+              f"its export): {phase.cpu_to_idle.per_run(acknowledged)}")
+
+
+# -- 4. CPU of the acknowledgement path, memory --------------------------------------------
+
+TARGET_ACK_CPU_MS = 8.0
+TARGET_IDLE_RSS_MB = 150.0
+
+
+@dataclass
+class AcknowledgementCost:
+    rate: float
+    accepted: int
+    latency_ms: list[float]
+    cpu: CpuUsage
+    """First request -> last first call, the trainer paused."""
+
+    @property
+    def acknowledged(self) -> int:
+        return len(self.latency_ms)
+
+
+async def acknowledgement_cost(system: System, rate: float,
+                               args: argparse.Namespace) -> AcknowledgementCost:
+    """Runs sent at ``rate`` while the trainer is paused (SIGSTOP), so that nothing but the
+    acknowledgement path works (ingest and its relay, RabbitMQ, PostgreSQL, the reporter's
+    acknowledgement lane): its CPU per acknowledged run. Then the trainer goes on, the runs
+    fail at their export, and the system is let go idle."""
+    trainers = [pid for label, pid in system.service_pids() if label == "trainer"]
+    before = await cpu_snapshot(system)
+    for pid in trainers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        answers = await send_at_rate(system, rate, args.seconds, f"ack{rate:g}-{system.pid}")
+        accepted = {a.run: a for a in answers if a.ok}
+        firsts = await first_calls(system, list(accepted), args.drain_timeout)
+        cpu = CpuUsage.between(before, await cpu_snapshot(system))
+    finally:
+        for pid in trainers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    if not await wait_idle(system, 120):
+        print("  (the system was still busy 120 s after the acknowledgement phase)")
+    return AcknowledgementCost(
+        rate, len(accepted),
+        [(firsts[run] - a.answered_wall) * 1000 for run, a in accepted.items() if run in firsts],
+        cpu)
+
+
+def print_acknowledgement_cost(cost: AcknowledgementCost) -> None:
+    ack_ms = cost.cpu.ack_path * 1000 / cost.acknowledged if cost.acknowledged else math.nan
+    print(f"\n== CPU of the acknowledgement path alone (trainer paused; {cost.rate:g} "
+          f"requests/s) ==\n"
+          f"  {cost.accepted} accepted, {cost.acknowledged} acknowledged; 2xx -> first call: "
+          f"{summary(cost.latency_ms)}\n"
+          f"  CPU % of one core: {cost.cpu.percent()}\n"
+          f"  CPU ms per acknowledged run: {cost.cpu.per_run(cost.acknowledged)}\n"
+          f"  target: ack path (ingest with its relay, RabbitMQ, PostgreSQL, reporter) <= "
+          f"{TARGET_ACK_CPU_MS:g} ms per run: "
+          f"{'met' if ack_ms <= TARGET_ACK_CPU_MS else 'NOT met'} ({ack_ms:.1f} ms)")
+
+
+def print_cpu_table(columns: list[tuple[str, CpuUsage, int]]) -> None:
+    """CPU ms per run by process, one column per measured window."""
+    print("\n== CPU ms per run, by process (postgres (this database): the services' connections "
+          "and the server's own processes; whole server: every database's) ==")
+    width = max(10, *(len(title) for title, _, _ in columns))
+    print(f"  {'':26s}" + "".join(f" {title:>{width}s}" for title, _, _ in columns))
+    for label in ("ack path", *SHOWN):
+        cells = []
+        for _, usage, runs in columns:
+            used = usage.ack_path if label == "ack path" else usage.seconds.get(label, 0.0)
+            cells.append(f" {used * 1000 / runs:>{width}.1f}" if runs else f" {'-':>{width}s}")
+        print(f"  {label:26s}" + "".join(cells))
+
+
+def print_memory(idle: dict[str, int], peak: dict[str, int], idle_end: dict[str, int]) -> None:
+    print(f"\n== memory: VmRSS in MB (target <= {TARGET_IDLE_RSS_MB:g} MB idle per service) ==")
+    print(f"  {'':40s} {'idle':>7s} {'max under load':>15s} {'idle at the end':>16s}")
+    for label in (*SERVICES, "trainer's children", "fake labelbox"):
+        if label not in idle and label not in peak:
+            continue
+        verdict = ""
+        if label in SERVICES:
+            verdict = ("  met" if idle.get(label, 0) / MB <= TARGET_IDLE_RSS_MB
+                       else "  NOT met")
+        shown = ("trainer's children (forkserver, training; summed)"
+                 if label == "trainer's children" else label)
+        print(f"  {shown:40s} {idle.get(label, 0) / MB:7.1f} {peak.get(label, 0) / MB:15.1f} "
+              f"{idle_end.get(label, 0) / MB:16.1f}{verdict}")
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -832,6 +1045,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "when missing from --rates (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="duration of each latency phase (default: %(default)s)")
+    parser.add_argument("--ack-rate", type=float, default=50.0,
+                        help="request rate of the acknowledgement-only phase (the trainer "
+                             "paused; its CPU per run by process); 0 skips it "
+                             "(default: %(default)s)")
     parser.add_argument("--complete-runs", type=int, default=40,
                         help="runs sent at once for the throughput phase; 0 skips it "
                              "(default: %(default)s)")
@@ -858,7 +1075,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "until its reconcile ends, so this caps runs in flight too "
                              "(default: %(default)s)")
     parser.add_argument("--trainers", type=int, default=1,
-                        help="trainer processes (each trains one run at a time) "
+                        help="trainer processes (default: %(default)s)")
+    parser.add_argument("--trainer-concurrency", type=int, default=0,
+                        help="TRAINBRIDGE_TRAINER_CONCURRENCY: runs each trainer trains at "
+                             "once; 0 leaves it unset (the CPUs it may use) "
                              "(default: %(default)s)")
     parser.add_argument("--floor-samples", type=int, default=200,
                         help="samples of each floor measurement (default: %(default)s)")
@@ -878,6 +1098,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         rates.append(args.rate)
     if any(r <= 0 for r in rates) or args.seconds <= 0 or args.trainers < 1:
         parser.error("rates, --seconds and --trainers must be positive")
+    if args.ack_rate < 0 or args.trainer_concurrency < 0:
+        parser.error("--ack-rate and --trainer-concurrency must not be negative")
     args.rate_list = rates
     return args
 
@@ -900,6 +1122,11 @@ async def benchmark(system: System, args: argparse.Namespace) -> None:
           f"  one update_status to the fake through the SDK adapter, median:   "
           f"{call * 1000:.2f} ms (SDK client CPU {call_cpu * 1000:.2f} ms per call)\n"
           f"  floor = 1 hop + 1 call = {floor_ms:.2f} ms")
+    memory = MemoryWatch(system)
+    idle_memory = memory.sample()  # the services have been idle since they started
+    watching_stop = asyncio.Event()
+    watching = asyncio.create_task(memory.watch(watching_stop))
+    cpu_columns: list[tuple[str, CpuUsage, int]] = []
 
     throughput: Throughput | None = None
     baseline = (math.nan, math.nan)
@@ -923,16 +1150,34 @@ async def benchmark(system: System, args: argparse.Namespace) -> None:
               f"  ratio: {t.complete / t.wall / baseline[0]:.3f}x the baseline's runs/s\n"
               f"  median s from 2xx to: "
               + ", ".join(f"{k} {v:.2f}" for k, v in t.stages.items())
-              + f"\n  CPU % of one core, first request -> last COMPLETE: {t.cpu}")
+              + f"\n  CPU % of one core, first request -> last COMPLETE: {t.cpu.percent()}"
+              + f"\n  CPU ms per complete run: {t.cpu.per_run(t.complete)}")
+        cpu_columns.append(("complete", t.cpu, t.complete))
 
-    if args.latency_runs == "stop-at-export":
-        assert system.control is not None
-        await asyncio.to_thread(system.control.set_export_behaviour, None, fail=True)
+    assert system.control is not None
+    await asyncio.to_thread(system.control.set_export_behaviour, None, fail=True)
+    if args.ack_rate:
+        cost = await acknowledgement_cost(system, args.ack_rate, args)
+        print_acknowledgement_cost(cost)
+        cpu_columns.append((f"ack {cost.rate:g}/s", cost.cpu, cost.acknowledged))
+    if args.latency_runs == "train":
+        await asyncio.to_thread(system.control.set_export_behaviour, None, fail=False)
     phases = []
     for rate in args.rate_list:
         phase = await latency_phase(system, rate, args)
         print_phase(phase, floor_ms)
         phases.append(phase)
+        cpu_columns.append((f"run {rate:g}/s", phase.cpu_to_idle or phase.cpu,
+                            len(phase.latency_ms)))
+    watching_stop.set()
+    await watching
+    await wait_idle(system, 30)
+    print_memory(idle_memory, dict(memory.peak), memory.sample())
+    print_cpu_table(cpu_columns)
+    print("  (ack W/s: the acknowledgement path alone, the trainer paused; run R/s: first "
+          "request -> idle again, each run acknowledged then FAILED at its export; complete: "
+          "per COMPLETE run)" if args.latency_runs == "stop-at-export" else
+          "  (run R/s: first request -> last first call; the runs go on training)")
 
     print(f"\n== summary (latency = 2xx -> first Labelbox call, ms; floor {floor_ms:.1f} ms; "
           f"runs {args.latency_runs}) ==")

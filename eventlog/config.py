@@ -11,6 +11,7 @@ Any variable may instead be given as ``<NAME>_FILE`` naming a file that holds th
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -316,6 +317,34 @@ class Integer(Setting[int]):
         if self.maximum is not None:
             return f"whole number from {self.minimum} to {self.maximum}"
         return f"whole number ≥ {self.minimum}"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (a container's cpuset), else the
+    machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this platform (macOS)
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerCpu(Setting[int]):
+    """How many things a process does at once: a whole number ≥ 1; not set, the CPUs it
+    may run on (:func:`usable_cpus`, read when the setting is read)."""
+
+    blank_is_unset = False
+    accepted = "whole number ≥ 1"
+    shown_default = "the CPUs it may use (`len(os.sched_getaffinity(0))`)"
+
+    def parse(self, raw: str) -> int:
+        value = parse_number(self.name, raw, 1)
+        if not value.is_integer():
+            raise SettingsError(f"{self.name} must be a whole number, got {value}")
+        return int(value)
+
+    def unset(self) -> int:
+        return usable_cpus()
 
 
 @dataclass(frozen=True, kw_only=True)

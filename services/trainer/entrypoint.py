@@ -1,6 +1,6 @@
 """``trainbridge trainer``: announces its pipelines, consumes TrainingRequested and
-DataExported, trains queued jobs in child processes, relays its own events, and serves
-``/healthz`` and ``/metrics``."""
+DataExported, trains queued jobs in child processes (up to ``concurrency`` at once, forked
+from a warm forkserver), relays its own events, and serves ``/healthz`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from eventlog.postgres import Database
 from eventlog.runner import run_together
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.trainer.bootstrap import postgres_adapters, wire_trainer
+from services.trainer.executor import ChildProcessExecutor
 from services.trainer.health import TrainerHealth, serve_health
 from services.trainer.registry import announce
 from services.trainer.settings import TrainerSettings
@@ -28,13 +29,16 @@ async def serve(
     relay_settings: RelaySettings,
     stop: asyncio.Event,
 ) -> None:
+    executor = ChildProcessExecutor(memory_limit=settings.memory_limit_bytes)
+    # The forkserver imports the pipelines' libraries while the trainer starts up.
+    await asyncio.to_thread(executor.warm_up)
     database = await Database.open(database_settings)
     health_server = None
     try:
         async with httpx.AsyncClient(follow_redirects=True) as http:
             adapters = postgres_adapters(settings, database)
             trainer = wire_trainer(settings, adapters, http, broker=broker,
-                                   relay_settings=relay_settings)
+                                   relay_settings=relay_settings, executor=executor)
             assert trainer.messaging is not None and adapters.outbox is not None
             outbox = adapters.outbox
             relay, consumer = trainer.messaging.relay, trainer.messaging.consumer

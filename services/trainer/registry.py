@@ -43,6 +43,11 @@ def load_pipelines(found: Iterable[EntryPoint] | None = None) -> dict[str, Pipel
     return pipelines
 
 
+def pipeline_modules() -> list[str]:
+    """The modules the registered pipelines live in (not imported here)."""
+    return sorted({entry_point.module for entry_point in entry_points(group=GROUP)})
+
+
 def missing_modules(pipeline: Pipeline) -> list[str]:
     """The modules ``pipeline`` needs that are not installed here."""
     return [name for name in pipeline.requires if importlib.util.find_spec(name) is None]

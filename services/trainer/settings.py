@@ -7,7 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog.config import Family, Integer, Number, Text
+from eventlog.config import Family, Integer, Number, PerCpu, Text, usable_cpus
 from eventlog.settings import ARTIFACTS_URL
 
 
@@ -24,6 +24,10 @@ DEADLINES = Family(  # each's default is never used: a member is read only when 
                   "the same for one model type, e.g. "
                   "`TRAINBRIDGE_DEADLINE_SECONDS_TEXT_SINGLE_CLASSIFICATION=600`"),
     shown_default="`TRAINBRIDGE_DEADLINE_SECONDS`")
+CONCURRENCY = PerCpu(
+    name="TRAINBRIDGE_TRAINER_CONCURRENCY",
+    description="training jobs one trainer runs at once, each in a child process of its own "
+                "(with its deadline, memory limit and lease)")
 MEMORY_LIMIT_BYTES = Integer(
     name="TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES", default=0, minimum=0,
     description="address-space limit of a training child process (`0`: no limit): a blow-up "
@@ -42,9 +46,9 @@ METRICS_PORT = Integer(
     name="TRAINBRIDGE_TRAINER_METRICS_PORT", default=9101, minimum=0, maximum=65535,
     description="the port of the trainer's `/healthz` and `/metrics` (`0`: off; "
                 "`trainbridge trainer --metrics-port` overrides it)")
-SETTINGS = (ARTIFACTS_URL, LEASE_SECONDS, DEADLINE_SECONDS, DEADLINES, MEMORY_LIMIT_BYTES,
-            PROGRESS_INTERVAL, FETCH_TIMEOUT, FETCH_MAX_BYTES, FETCH_CONCURRENCY, METRICS_HOST,
-            METRICS_PORT)
+SETTINGS = (ARTIFACTS_URL, CONCURRENCY, LEASE_SECONDS, DEADLINE_SECONDS, DEADLINES,
+            MEMORY_LIMIT_BYTES, PROGRESS_INTERVAL, FETCH_TIMEOUT, FETCH_MAX_BYTES,
+            FETCH_CONCURRENCY, METRICS_HOST, METRICS_PORT)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class FetchLimits:
 class TrainerSettings:
     artifacts_url: str
     trainer_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    concurrency: int = field(default_factory=usable_cpus)
+    """Training jobs run at once (each in its own child process)."""
     lease_seconds: float = LEASE_SECONDS.default
     max_claims: int = 3
     """Claims of one job (the first, plus takeovers after a trainer died) before it fails."""
@@ -83,6 +89,7 @@ class TrainerSettings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> TrainerSettings:
         return cls(
             artifacts_url=ARTIFACTS_URL.read(environ),
+            concurrency=CONCURRENCY.read(environ),
             lease_seconds=LEASE_SECONDS.read(environ),
             deadline_seconds=DEADLINE_SECONDS.read(environ),
             deadlines=DEADLINES.read(environ),

@@ -1,6 +1,7 @@
-"""The training worker: claims queued jobs, keeps their lease alive, runs the pipeline in
-the executor, and appends what happened. A job whose trainer died is claimed again when its
-lease runs out; after ``max_claims`` the run fails instead of looping forever."""
+"""The training worker: claims queued jobs (up to ``concurrency`` at once), keeps each one's
+lease alive, runs its pipeline in the executor, and appends what happened. A job whose
+trainer died is claimed again when its lease runs out; after ``max_claims`` the run fails
+instead of looping forever."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from functools import partial
 import httpx
 
 from eventlog import NewEvent, RecordedEvent, StoreUnavailableError, json_logs, telemetry
+from eventlog.amqp import wait_first
 from eventlog.artifacts import join, read_artifact
 from eventlog.contract import (
     DATA_EXPORTED,
@@ -85,28 +87,56 @@ class TrainingWorker:
         self._metrics = metrics
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Claim jobs and run each in a task of its own, up to ``settings.concurrency`` at
+        once, until ``stop``; then wait for the running ones, which hand their jobs back."""
         database = Outage(logger, "training worker: database",
                           reconnection_policy(self._settings.poll_interval))
-        while not stop.is_set():
-            try:
-                job = await self._jobs.claim()
-                database.recovered()
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                if len(running) >= self._settings.concurrency:
+                    await wait_first(stop.wait(), asyncio.wait(
+                        set(running), return_when=asyncio.FIRST_COMPLETED))
+                    continue
+                try:
+                    job = await self._jobs.claim()
+                    database.recovered()
+                except StoreUnavailableError as exc:
+                    # Logged once, not once a poll; a job it held is claimed again (its lease).
+                    await database.pause(exc, stop)
+                    continue
+                except Exception:
+                    logger.exception("training worker: unexpected error; carrying on")
+                    await sleep_unless(stop, self._settings.poll_interval)
+                    continue
                 if job is None:
                     await sleep_unless(stop, self._settings.poll_interval)
                     continue
-                self._metrics.jobs_claimed.inc()
-                if job.claims > 1:  # an earlier claim's lease ran out
-                    self._metrics.lease_takeovers.inc()
-                with self._metrics.jobs_running.track_inprogress():
-                    await self._process_until(stop, job)
-            except StoreUnavailableError as exc:
-                # Logged once, not once a poll; a job it held is claimed again (its lease).
-                await database.pause(exc, stop)
-            except Exception:
-                # E.g. the database went away mid-run: the job's lease runs out and it is
-                # claimed again (at most max_claims times); the worker itself carries on.
-                logger.exception("training worker: unexpected error; carrying on")
-                await sleep_unless(stop, self._settings.poll_interval)
+                task = asyncio.create_task(self._run_job(stop, job, database))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            if not stop.is_set():  # cancelled rather than stopped
+                for task in running:
+                    task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _run_job(self, stop: asyncio.Event, job: TrainingJob, database: Outage) -> None:
+        """One claimed job, start to end; an error ends this job only (its lease runs out and
+        it is claimed again, at most ``max_claims`` times), never the worker or other jobs."""
+        self._metrics.jobs_claimed.inc()
+        if job.claims > 1:  # an earlier claim's lease ran out
+            self._metrics.lease_takeovers.inc()
+        try:
+            with self._metrics.jobs_running.track_inprogress():
+                await self._process_until(stop, job)
+        except StoreUnavailableError as exc:
+            database.failed(exc)
+        except Exception:
+            # E.g. the database went away mid-run: the job's lease runs out and it is
+            # claimed again; the worker itself carries on.
+            logger.exception("training worker: unexpected error in %s attempt %d; carrying on",
+                             job.stream_id, job.attempt)
 
     async def _process_until(self, stop: asyncio.Event, job: TrainingJob) -> None:
         """Process ``job``; if the trainer is stopped first, end the run's child process and

@@ -4,6 +4,7 @@ the store with their sha256, and a crash, an error or the deadline ends the run 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -144,3 +145,22 @@ async def test_a_memory_blow_up_fails_the_run_inside_its_limit(
 
     assert failed.value.stage == "TRAINING_MODEL"
     assert failed.value.message.startswith("MemoryError")
+
+
+def test_the_trainer_process_itself_never_imports_the_pipelines_libraries() -> None:
+    """They are imported by the forkserver its training children are forked from, so the
+    trainer's own memory stays small."""
+    code = textwrap.dedent("""
+        import sys
+        from services.trainer.entrypoint import serve
+        from services.trainer.executor import ChildProcessExecutor
+        from services.trainer.registry import installed, load_pipelines
+
+        installed(load_pipelines())
+        ChildProcessExecutor()
+        heavy = ("sklearn", "numpy", "scipy", "PIL", "pycrfsuite")
+        print(sorted(name for name in heavy if name in sys.modules))
+    """)
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True).stdout
+    assert imported.strip() == "[]"

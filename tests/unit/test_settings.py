@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -122,6 +123,15 @@ def test_no_memory_limit_unless_one_is_set() -> None:
     assert TrainerSettings.from_env({}).memory_limit_bytes is None
     limited = TrainerSettings.from_env({"TRAINBRIDGE_TRAINING_MEMORY_LIMIT_BYTES": "1e9"})
     assert limited.memory_limit_bytes == 1_000_000_000
+
+
+def test_a_trainer_trains_as_many_jobs_at_once_as_it_may_use_cpus_unless_told() -> None:
+    assert TrainerSettings.from_env({}).concurrency == len(os.sched_getaffinity(0))
+    assert TrainerSettings.from_env({"TRAINBRIDGE_TRAINER_CONCURRENCY": "6"}).concurrency == 6
+    for wrong, why in (("0", "must be at least 1"), ("1.5", "must be a whole number"),
+                       ("many", "must be a number")):
+        with pytest.raises(SettingsError, match=f"TRAINBRIDGE_TRAINER_CONCURRENCY {why}"):
+            TrainerSettings.from_env({"TRAINBRIDGE_TRAINER_CONCURRENCY": wrong})
 
 
 def test_a_blank_api_key_is_missing_and_the_error_says_why_it_is_needed() -> None:
