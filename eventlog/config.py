@@ -11,6 +11,7 @@ Any variable may instead be given as ``<NAME>_FILE`` naming a file that holds th
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -319,13 +320,32 @@ class Integer(Setting[int]):
         return f"whole number ≥ {self.minimum}"
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on: its affinity mask (a container's cpuset), else the
-    machine's count."""
+def usable_cpus(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The CPUs this process may use: its affinity mask (a container's cpuset), else the
+    machine's count, lowered to a cgroup v2 CPU quota (compose's ``cpus:``, a Kubernetes
+    limit) rounded up, where one is set."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity masks on this platform (macOS)
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cpu_max)
+    return max(1, min(cpus, quota)) if quota is not None else cpus
+
+
+def cgroup_cpu_quota(cpu_max: str) -> int | None:
+    """The CPUs a cgroup v2 ``cpu.max`` file allows (``"150000 100000"`` → 2), ``None``
+    when there is no such file or no quota (``"max 100000"``)."""
+    try:
+        with open(cpu_max, encoding="ascii") as file:
+            quota, period = file.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -187,19 +187,27 @@ class EventConsumer(Generic[U]):
     async def _watch_depth(self, connection: aio_pika.abc.AbstractConnection) -> None:
         """Read how many messages wait in the queue and in its dead-letter queue every
         ``depth_interval`` (a passive declare, on a channel of its own so that a failure
-        never closes the consuming one). A failed read leaves both unknown, not stale."""
+        never closes the consuming one). A failed read leaves both unknown, not stale, and
+        the next read opens a new channel (a failed passive declare closes the old one)."""
         dead_letter_queue = self._topology.dead_letter_queue(self._subscription.consumer)
+        channel: aio_pika.abc.AbstractChannel | None = None
         try:
-            channel = await connection.channel()
             while True:
-                ready = await channel.declare_queue(self.queue_name, passive=True)
-                dead = await channel.declare_queue(dead_letter_queue, passive=True)
-                self.queue_messages = ready.declaration_result.message_count
-                self.dead_letter_messages = dead.declaration_result.message_count
+                try:
+                    if channel is None or channel.is_closed:
+                        channel = await connection.channel()
+                    ready = await channel.declare_queue(self.queue_name, passive=True)
+                    dead = await channel.declare_queue(dead_letter_queue, passive=True)
+                    self.queue_messages = ready.declaration_result.message_count
+                    self.dead_letter_messages = dead.declaration_result.message_count
+                except Exception as exc:  # metrics go on when the broker does not answer
+                    self.queue_messages = self.dead_letter_messages = None
+                    logger.info("%s: queue depth unknown: %s", self.queue_name, exc)
                 await asyncio.sleep(self._depth_interval)
-        except Exception as exc:  # metrics go on when the broker does not answer
-            self.queue_messages = self.dead_letter_messages = None
-            logger.info("%s: queue depth unknown: %s", self.queue_name, exc)
+        finally:
+            if channel is not None and not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
 
     async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
         # Run the handler in a task of our own, not aio-pika's: a lost channel then cannot

@@ -20,6 +20,7 @@ import multiprocessing
 import pickle
 import resource
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -167,6 +168,16 @@ def preloads() -> list[str]:
     return [*PRELOAD, *pipeline_modules()]
 
 
+# multiprocessing's start is not thread-safe (it reaps other children while it starts one),
+# and several jobs start their children from worker threads at once.
+_STARTING = threading.Lock()
+
+
+def _start(process: multiprocessing.process.BaseProcess) -> None:
+    with _STARTING:
+        process.start()
+
+
 def _child(task: TrainingTask, connection: Connection, memory_limit: int | None,
            path: Sequence[str]) -> None:
     stage = "PREPARING_DATA"
@@ -226,7 +237,7 @@ class ChildProcessExecutor:
             target=_child, args=(task, send, self._memory_limit, list(sys.path)), daemon=True
         )
         # Off the event loop: the forkserver answers only once it has its preloads.
-        starting = asyncio.ensure_future(asyncio.to_thread(process.start))
+        starting = asyncio.ensure_future(asyncio.to_thread(_start, process))
         stage = "PREPARING_DATA"
         try:
             await asyncio.shield(starting)

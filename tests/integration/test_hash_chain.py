@@ -345,6 +345,22 @@ async def test_a_writer_cannot_choose_the_hashes(sql: asyncpg.Connection) -> Non
         "SELECT prev_hash IS NULL AND chain_hash = events_chain_hash(NULL, e) FROM events e")
 
 
+async def test_a_hash_a_writer_supplies_is_kept_but_verify_reports_it(
+    sql: asyncpg.Connection, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Since 0010 the trigger trusts a hash that arrives with a possible link (the append
+    # statement computes its own): a forged one is caught afterwards, by verify.
+    await sql.execute(
+        "INSERT INTO events (stream_id, stream_version, event_id, event_type, data, "
+        "prev_hash, chain_hash) VALUES ('s', 1, gen_random_uuid(), 'E', '{}', NULL, '\\x02')")
+
+    code, out = await run_verify(database_url, capsys)
+
+    assert code != 0, out
+    assert "s" in [stream for stream, _, _ in findings(await verify_json(database_url, capsys),
+                                                        "events")]
+
+
 async def test_an_anchor_catches_what_the_chains_alone_cannot(
     log: None, sql: asyncpg.Connection, database_url: str, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

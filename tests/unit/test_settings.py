@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from eventlog.config import cgroup_cpu_quota, usable_cpus
 from eventlog.redaction import known_secrets, mask, redact
 from eventlog.settings import (
     BrokerSettings,
@@ -126,12 +127,23 @@ def test_no_memory_limit_unless_one_is_set() -> None:
 
 
 def test_a_trainer_trains_as_many_jobs_at_once_as_it_may_use_cpus_unless_told() -> None:
-    assert TrainerSettings.from_env({}).concurrency == len(os.sched_getaffinity(0))
+    assert TrainerSettings.from_env({}).concurrency == usable_cpus()
     assert TrainerSettings.from_env({"TRAINBRIDGE_TRAINER_CONCURRENCY": "6"}).concurrency == 6
     for wrong, why in (("0", "must be at least 1"), ("1.5", "must be a whole number"),
                        ("many", "must be a number")):
         with pytest.raises(SettingsError, match=f"TRAINBRIDGE_TRAINER_CONCURRENCY {why}"):
             TrainerSettings.from_env({"TRAINBRIDGE_TRAINER_CONCURRENCY": wrong})
+
+
+def test_the_cpus_a_process_may_use_are_lowered_to_its_cgroup_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    affinity = len(os.sched_getaffinity(0))
+    for content, quota in (("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None),
+                           ("garbage\n", None)):
+        cpu_max.write_text(content)
+        assert cgroup_cpu_quota(str(cpu_max)) == quota
+        assert usable_cpus(str(cpu_max)) == (affinity if quota is None else min(affinity, quota))
+    assert cgroup_cpu_quota(str(tmp_path / "absent")) is None
 
 
 def test_a_blank_api_key_is_missing_and_the_error_says_why_it_is_needed() -> None:
