@@ -92,7 +92,11 @@ async def test_one_webhook_is_one_trace_from_ingest_through_the_trainer_to_label
     publish = next(s for s in chain if s.kind == "producer")
     assert consume.service == "trainbridge-trainer"
     assert "TrainingRequested" in consume.name
-    assert (publish.service, chain[-1]) == ("trainbridge-ingest", webhook)
+    # Every service runs an outbox relay and any of them may publish the event ingest
+    # appended: the publish span is whichever relay's, its parent the webhook.
+    assert publish.service in {"trainbridge-ingest", "trainbridge-trainer",
+                               "trainbridge-reporter"}
+    assert chain[-1] == webhook
     assert chain.index(consume) < chain.index(publish) < chain.index(webhook)
 
     # The reporter's own deliveries hang off the same trace: every Labelbox call it made for
