@@ -6,7 +6,8 @@ Nothing is weakened: each writer still waits until its own row is committed, so 
 row is stored before the next step of its run, as when each row went alone. Alone (nothing
 else queued) a row goes at once, by itself. A batch is atomic: if PostgreSQL refuses it (one
 row's text, say), each of its rows is written again alone, so each writer gets its own outcome
-(its own ``UnstorableTextError``, or none)."""
+(its own ``UnstorableTextError``, or none); if the database is away, every writer of the batch
+hears so at once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from eventlog import StoreUnavailableError
 from eventlog.postgres import Database
 
 _Queued = tuple[Sequence[Any], "asyncio.Future[None]"]
@@ -54,6 +56,10 @@ class GroupCommit:
                     await connection.execute(statement, *batch[0][0])
                 else:
                     await connection.executemany(statement, [args for args, _ in batch])
+        except StoreUnavailableError as exc:  # the database is away: for every row alike
+            for _, committed in batch:
+                _fail(committed, exc)
+            return
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0][1], exc)

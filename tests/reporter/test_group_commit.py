@@ -5,12 +5,14 @@ own outcome."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 
-from eventlog import UnstorableTextError
-from eventlog.postgres import Database
+from eventlog import StoreUnavailableError, UnstorableTextError
+from eventlog.postgres import Connection, Database
 from services.reporter.group_commit import GroupCommit
 
 INSERT = "INSERT INTO probe (n, note) VALUES ($1, $2)"
@@ -74,3 +76,27 @@ async def test_a_refused_row_fails_its_own_writer_only(
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], UnstorableTextError)
     assert [r["n"] for r in await sql.fetch("SELECT n FROM probe ORDER BY n")] == [1, 3]
+
+
+class AwayDatabase(Database):
+    """A database that cannot be reached; counts the connections asked of it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        self.asked += 1
+        raise StoreUnavailableError("the database is away")
+        yield  # pragma: no cover
+
+
+async def test_when_the_database_is_away_every_writer_of_the_batch_hears_so_at_once() -> None:
+    away = AwayDatabase()
+    writes = GroupCommit(away)
+
+    outcomes = await asyncio.gather(*(writes.execute(INSERT, (n, "row")) for n in range(4)),
+                                    return_exceptions=True)
+
+    assert all(isinstance(o, StoreUnavailableError) for o in outcomes)
+    assert away.asked == 1  # no row was tried again alone
