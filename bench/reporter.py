@@ -9,12 +9,15 @@
   appended), ``--concurrency`` runs at a time.
 
 Each side runs ``--rounds`` times, alternating; the best round counts. Prints calls/s, runs/s,
-the ratio (best rounds, and each round against the baseline just before it) and the
-reporter's PostgreSQL transactions per run (its round trips). Uses
+the ratio (best rounds, and each round against the baseline just before it), the
+reporter's PostgreSQL transactions per run (its round trips) and, per Labelbox call, the CPU
+time of this process (the SDK's threads and, on the reporter's side, the asyncio loop), of the
+fake Labelbox and (reporter) of the benchmark database's PostgreSQL backends: CPU per call
+varies much less with the load on a shared machine than calls/s. Uses
 TRAINBRIDGE_TEST_DATABASE_URL (or TRAINBRIDGE_DATABASE_URL); creates and
 drops its own database.
 
-    .venv/bin/python bench/reporter.py [--runs 60] [--concurrency 8] [--rounds 3]
+    .venv/bin/python bench/reporter.py [--runs 60] [--concurrency 8] [--rounds 3] [--sides reporter]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import socket
@@ -35,8 +39,10 @@ import subprocess
 import tempfile
 import time
 import uuid
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -57,6 +63,53 @@ from services.reporter.settings import CallPolicy, ReporterSettings
 
 API_KEY = "bench-key"
 ROWS = 20
+
+
+def load_bench_module(name: str) -> ModuleType:
+    """bench/<name>.py (this folder is off sys.path on purpose)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", _HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+proc_usage = load_bench_module("proc_usage")
+
+
+@dataclass(frozen=True)
+class Result:
+    calls_per_second: float
+    runs_per_second: float
+    transactions_per_run: float
+    calls: int
+    client_cpu: float
+    """CPU seconds of this process (all its threads) while the side ran."""
+    postgres_cpu: float = 0.0
+    """CPU seconds of the benchmark database's PostgreSQL backends while the side ran."""
+    fake_cpu: float = 0.0
+
+
+def process_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+_OUR_BACKENDS = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND pid <> pg_backend_pid()")
+
+
+async def backend_cpu(pool: asyncpg.Pool) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend of the benchmark's database."""
+    pids = [r["pid"] for r in await pool.fetch(_OUR_BACKENDS)]
+    procs = {pid: proc_usage.read_proc(pid) for pid in pids}
+    return {pid: p.cpu for pid, p in procs.items() if p is not None}
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU of the backends between two readings (one connected meanwhile: all of it)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def free_port() -> int:
@@ -145,15 +198,15 @@ def baseline_run(port: SdkLabelbox, run: str, lines: list[dict[str, object]]) ->
 
 
 async def measure_baseline(endpoint: str, runs: list[str], concurrency: int,
-                           folder: Path) -> tuple[float, float, float]:
+                           folder: Path) -> Result:
     port = SdkLabelbox(single_attempt_client(API_KEY, endpoint, 30.0, 2 * concurrency))
     uri, sha256 = predictions_artifact(folder, "baseline")
     lines = [json.loads(x) for x in read_artifact(uri, sha256).splitlines()]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), process_cpu()
     with ThreadPoolExecutor(concurrency) as threads:
         calls = sum(threads.map(lambda r: baseline_run(port, r, lines), runs))
     elapsed = time.perf_counter() - started
-    return calls / elapsed, len(runs) / elapsed, 0.0
+    return Result(calls / elapsed, len(runs) / elapsed, 0.0, calls, process_cpu() - cpu)
 
 
 async def transactions(pool: asyncpg.Pool) -> int:
@@ -167,7 +220,7 @@ async def transactions(pool: asyncpg.Pool) -> int:
 
 
 async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency: int,
-                           folder: Path) -> tuple[float, float, float]:
+                           folder: Path) -> Result:
     settings = ReporterSettings(
         api_key=API_KEY, artifacts_url=f"file://{folder}/artifacts", endpoint=endpoint,
         reporter_id="bench", call_timeout=30.0, concurrency=concurrency,
@@ -183,9 +236,12 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
         built = build_reporter(settings, Database(pool), port)
         calls, reconciler = built.calls, built.reconciler
         before = await transactions(pool)
-        started = time.perf_counter()
+        backends = await backend_cpu(pool)
+        started, cpu = time.perf_counter(), process_cpu()
         await asyncio.gather(*(reconciler.reconcile(f"model_run-{r}", "bench") for r in runs))
         elapsed = time.perf_counter() - started
+        client_cpu = process_cpu() - cpu
+        postgres_cpu = spent(backends, await backend_cpu(pool))
         calls.close()
         # Less the two statements of transactions() itself.
         per_run = (await transactions(pool) - before - 2) / len(runs)
@@ -196,7 +252,8 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
             "'attempt-1/status/COMPLETE' AND model_run_id = ANY($1::text[])", runs)
         if complete != len(runs):
             raise SystemExit(f"only {complete} of {len(runs)} runs reached COMPLETE")
-        return made / elapsed, len(runs) / elapsed, per_run
+        return Result(made / elapsed, len(runs) / elapsed, per_run, made, client_cpu,
+                      postgres_cpu)
     finally:
         await pool.close()
 
@@ -206,6 +263,8 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sides", default="baseline,reporter",
+                        help="which sides to run (e.g. `reporter` alone, to profile it)")
     args = parser.parse_args()
 
     name = f"tb_bench_reporter_{os.getpid()}"
@@ -217,34 +276,47 @@ async def main() -> None:
     fake = start_fake(fake_port)
     endpoint = f"http://127.0.0.1:{fake_port}/graphql"
     control = FakeLabelboxControl(endpoint)
-    best: dict[str, tuple[float, float, float]] = {}
+    best: dict[str, Result] = {}
     ratios: list[float] = []
+    cpu_per_call: dict[str, list[float]] = {"baseline": [], "reporter": []}
     baseline_calls = 0.0
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for round_number in range(args.rounds):
-                for side in ("baseline", "reporter"):
+                for side in args.sides.split(","):
                     runs = [f"{side}-{round_number}-{n}" for n in range(args.runs)]
                     control.reset()
                     for run in runs:
                         control.add_model_run(run, data_rows=text_classification_rows(
                             "model-1", run, count=ROWS))
+                    fake_before = proc_usage.read_proc(fake.pid)
                     if side == "baseline":
                         result = await measure_baseline(endpoint, runs, args.concurrency,
                                                         folder)
                     else:
                         result = await measure_reporter(url, endpoint, runs, args.concurrency,
                                                         folder)
-                    print(f"round {round_number + 1} {side:9s}: {result[0]:8.1f} calls/s "
-                          f"{result[1]:6.2f} runs/s" + (
-                              f", {result[2]:.1f} PostgreSQL transactions per run"
-                              if side == "reporter" else ""))
-                    if side == "reporter":
-                        ratios.append(result[0] / baseline_calls)
+                    fake_after = proc_usage.read_proc(fake.pid)
+                    if fake_before is not None and fake_after is not None:
+                        result = replace(result, fake_cpu=fake_after.cpu - fake_before.cpu)
+                    ms = 1000 / result.calls
+                    cpu_per_call[side].append(result.client_cpu * ms)
+                    print(f"round {round_number + 1} {side:9s}: "
+                          f"{result.calls_per_second:8.1f} calls/s "
+                          f"{result.runs_per_second:6.2f} runs/s; CPU per call: "
+                          f"process {result.client_cpu * ms:.2f} ms"
+                          + (f", PostgreSQL {result.postgres_cpu * ms:.2f} ms"
+                             if side == "reporter" else "")
+                          + f", fake {result.fake_cpu * ms:.2f} ms" + (
+                              f"; {result.transactions_per_run:.1f} PostgreSQL transactions "
+                              "per run" if side == "reporter" else ""))
+                    if side == "reporter" and baseline_calls:
+                        ratios.append(result.calls_per_second / baseline_calls)
                     else:
-                        baseline_calls = result[0]
-                    if result[0] > best.get(side, (0.0, 0.0, 0.0))[0]:
+                        baseline_calls = result.calls_per_second
+                    if side not in best or (result.calls_per_second
+                                            > best[side].calls_per_second):
                         best[side] = result
     finally:
         control.close()
@@ -252,16 +324,23 @@ async def main() -> None:
         fake.wait()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+    if set(best) != {"baseline", "reporter"}:
+        return
     base, ours = best["baseline"], best["reporter"]
     print(f"\nbest of {args.rounds} rounds, {args.runs} runs, {args.concurrency} at a time:")
-    print(f"  SDK calls straight from {args.concurrency} threads: {base[0]:8.1f} calls/s "
-          f"({base[1]:.2f} runs/s)")
-    print(f"  reporter (ledger, lock, audit, events):     {ours[0]:8.1f} calls/s "
-          f"({ours[1]:.2f} runs/s)")
-    print(f"  ratio: {ours[0] / base[0]:.2f}x calls/s, {ours[1] / base[1]:.2f}x runs/s")
+    print(f"  SDK calls straight from {args.concurrency} threads: "
+          f"{base.calls_per_second:8.1f} calls/s ({base.runs_per_second:.2f} runs/s)")
+    print(f"  reporter (ledger, lock, audit, events):     {ours.calls_per_second:8.1f} "
+          f"calls/s ({ours.runs_per_second:.2f} runs/s)")
+    print(f"  ratio: {ours.calls_per_second / base.calls_per_second:.2f}x calls/s, "
+          f"{ours.runs_per_second / base.runs_per_second:.2f}x runs/s")
     print(f"  each round's ratio (reporter / the baseline just before it): "
           f"{', '.join(f'{r:.2f}x' for r in ratios)}; "
-          f"{ours[2]:.1f} PostgreSQL transactions per run")
+          f"{ours.transactions_per_run:.1f} PostgreSQL transactions per run")
+    low = {side: min(values) for side, values in cpu_per_call.items()}
+    print(f"  this process's CPU per Labelbox call (lowest round): SDK straight "
+          f"{low['baseline']:.2f} ms, reporter {low['reporter']:.2f} ms "
+          f"({low['reporter'] / low['baseline']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class ArtifactLinks:
         return Linked(sent, audited)
 
     async def _link(self, uri: str) -> str | None:
+        if self.sign is signed_link and is_local(uri):
+            return None  # a local directory signs nothing: no worker thread to learn that
         try:
             return await asyncio.to_thread(self.sign, uri, self.expires_in)
         except Exception as exc:  # a missing link must not hold the run's status back

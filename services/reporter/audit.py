@@ -16,6 +16,7 @@ from eventlog import UnstorableTextError
 from eventlog.postgres import Database
 from eventlog.text import unstorable_field
 from services.reporter.delivery_keys import parse_delivery_key
+from services.reporter.group_commit import GroupCommit
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,12 @@ FROM labelbox_calls WHERE model_run_id = $1 ORDER BY call_id
 
 
 class PostgresAuditLog:
-    def __init__(self, database: Database, reporter_id: str) -> None:
+    def __init__(self, database: Database, reporter_id: str, *,
+                 writes: GroupCommit | None = None) -> None:
+        """``writes``: the group commit its rows go through (shared with the ledger)."""
         self._database = database
         self._reporter_id = reporter_id
+        self.writes = writes or GroupCommit(database)
 
     def row(self, entry: AuditEntry) -> tuple[Any, ...]:
         """The entry's audit row, in the order of :data:`AUDIT_COLUMNS`."""
@@ -119,8 +123,7 @@ class PostgresAuditLog:
         )
 
     async def record(self, entry: AuditEntry) -> None:
-        async with self._database.connection() as connection:
-            await connection.execute(_INSERT, *self.row(entry))
+        await self.writes.execute(_INSERT, self.row(entry))
 
     async def run_entries(self, model_run_id: str) -> list[AuditEntry]:
         async with self._database.connection() as connection:

@@ -16,6 +16,7 @@ from eventlog import LogPosition
 from eventlog.events import LOG_START
 from eventlog.postgres import Database
 from services.reporter.audit import AUDIT_COLUMNS, AuditEntry, PostgresAuditLog, audit_values
+from services.reporter.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class PostgresLedger:
         self._database = database
         self._locks = locks or database
         self._audit = audit
+        self._writes = audit.writes if audit is not None else GroupCommit(database)
 
     def run_lock(self, stream_id: str, *, wait: bool = True
                  ) -> AbstractAsyncContextManager[bool]:
@@ -150,11 +152,10 @@ class PostgresLedger:
                 dict(result), error)
         if call is not None and self._audit is None:
             raise TypeError("this ledger was built without the audit log to record calls in")
-        async with self._database.connection() as connection:
-            if call is None or self._audit is None:
-                await connection.execute(_RECORD, *args)
-            else:
-                await connection.execute(_RECORD_WITH_CALL, *args, *self._audit.row(call))
+        if call is None or self._audit is None:
+            await self._writes.execute(_RECORD, args)
+        else:  # through the audit log's group commit: rows of other runs may go with it
+            await self._audit.writes.execute(_RECORD_WITH_CALL, (*args, *self._audit.row(call)))
 
     async def parked(self) -> list[ParkedDelivery]:
         async with self._database.connection() as connection:

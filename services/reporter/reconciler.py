@@ -156,9 +156,11 @@ class Reconciler:
                                    ACKNOWLEDGEMENTS_FIRST_SECONDS)
 
     async def _read(self, stream_id: str) -> _Run:
-        events = await self._store.read_stream(stream_id)
-        ledger = await self._ledger.entries(stream_id) if events else {}
-        return _Run(stream_id, events, ledger)
+        """The run's stream and ledger, read at the same time (two connections, one wait):
+        holding the run's lock, nothing else records its deliveries meanwhile."""
+        events, ledger = await asyncio.gather(self._store.read_stream(stream_id),
+                                              self._ledger.entries(stream_id))
+        return _Run(stream_id, events, ledger if events else {})
 
     async def _read_on(self, run: _Run) -> bool:
         """Read what was appended to the run's stream since; ``True`` if anything was."""
