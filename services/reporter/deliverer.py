@@ -10,12 +10,12 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from eventlog import EventStore, json_logs, telemetry
-from eventlog.artifacts import is_local, join, read_artifact, write_artifact
+from eventlog.artifacts import join, read_artifact, write_artifact
 from eventlog.contract import DATA_EXPORTED, TRAINING_FAILED, ui_message
 from eventlog.tracing import trace_id_of
 from services.reporter.artifact_links import ArtifactLinks
@@ -31,8 +31,6 @@ from services.reporter.settings import ReporterSettings
 logger = logging.getLogger(__name__)
 
 MAX_ROW_ERRORS_KEPT = 20
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,17 +77,6 @@ def _ndjson(rows: list[dict[str, Any]]) -> bytes:
 def _read_lines(uri: str, sha256: str) -> list[dict[str, Any]]:
     raw = read_artifact(uri, sha256)
     return [json.loads(line) for line in raw.splitlines() if line.strip()]
-
-
-async def _artifact_io(uri: str, function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)``, reading or writing the artifact at ``uri``: in a worker thread
-    for object storage (network I/O); on the event loop for a local file, a run's export or
-    predictions (kilobytes to a few megabytes, through the page cache), where the hop to a
-    worker thread and back cost more than the file's I/O (it waits for the interpreter lock
-    twice behind the SDK's threads: ~5 ms per hop in bench/reporter.py)."""
-    if is_local(uri):
-        return function(*args)
-    return await asyncio.to_thread(function, *args)
 
 
 def _import_response(report: ImportReport | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -248,7 +235,7 @@ class Deliverer:
                                    replan=True)
         uri = join(settings.artifacts_url, plan.stream_id, f"attempt-{plan.attempt}",
                    "export.ndjson")
-        artifact = await _artifact_io(uri, write_artifact, uri, _ndjson(rows))
+        artifact = await asyncio.to_thread(write_artifact, uri, _ndjson(rows))
         summary = _summary(rows, plan.model_id, plan.model_run_id)
         await self._store.append(plan.stream_id, [reporter_event(
             DATA_EXPORTED,
@@ -293,7 +280,7 @@ class Deliverer:
         data = delivery.cause.data
         uri, sha256 = str(data["uri"]), str(data["sha256"])
         name = import_name(plan.model_run_id, plan.attempt, delivery.cause.event_id)
-        lines = await _artifact_io(uri, _read_lines, uri, sha256)
+        lines = await asyncio.to_thread(_read_lines, uri, sha256)
         request = {"modelRunId": plan.model_run_id, "name": name, "uri": uri,
                    "sha256": sha256, "lines": len(lines)}
         report = await self._find_or_create(context, plan, name, lines, request)
