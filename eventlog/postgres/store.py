@@ -89,7 +89,8 @@ SELECT stream_version, transaction_id, global_position FROM inserted
 # rather than in CTEs (no tuplestore, no sort), the event's own values are parameters rather
 # than arrays to unnest, and the outbox insert is the main statement, its RETURNING the result
 # (``pg_current_xact_id()`` is the transaction's, the same value the event row took). Per
-# single-event append this costs ~12 us less PostgreSQL CPU than _APPEND (bench/README.md).
+# single-event append this costs ~15-20 us (~15 %) less PostgreSQL CPU than _APPEND did
+# (bench/README.md, "Where an append's PostgreSQL CPU goes").
 _APPEND_ONE = """
 WITH inserted AS (
     INSERT INTO events OVERRIDING SYSTEM VALUE
