@@ -14,7 +14,7 @@ from eventlog.postgres.errors import translated_errors
 from eventlog.redaction import redact
 from eventlog.settings import DatabaseSettings, asyncpg_dsn
 
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 """The Alembic revision this code needs (a test checks it is the migrations' head). Services
 refuse to start on an older schema."""
 

@@ -136,6 +136,25 @@ async def test_stream_versions_and_event_ids_are_unique(connection: asyncpg.Conn
         )
 
 
+@pytest.mark.parametrize(
+    ("stream_id", "stream_version", "event_type"),
+    [("", 1, "E"), ("s-2", 1, ""), ("s-2", 0, "E"), ("s-2", -1, "E")],
+)
+async def test_an_event_without_a_stream_a_type_or_a_positive_version_is_refused(
+    connection: asyncpg.Connection, stream_id: str, stream_version: int, event_type: str
+) -> None:
+    # With hashes that the chain trigger leaves alone, so that only the checks can refuse.
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.execute(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, data, "
+            "prev_hash, chain_hash) VALUES ($1, $2, gen_random_uuid(), $3, '{}', "
+            "CASE WHEN $2::bigint = 1 THEN NULL ELSE '\\x01'::bytea END, '\\x02')",
+            stream_id, stream_version, event_type,
+        )
+
+    assert await connection.fetchval("SELECT count(*) FROM events") == 1
+
+
 async def test_migrate_creates_a_missing_database(services: ServiceEndpoints) -> None:
     name = f"tb_missing_{uuid.uuid4().hex[:12]}"
     url = with_database(services.database_url, name)
