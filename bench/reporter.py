@@ -100,9 +100,15 @@ _OUR_BACKENDS = ("SELECT pid FROM pg_stat_activity WHERE datname = current_datab
                  "AND pid <> pg_backend_pid()")
 
 
-async def backend_cpu(pool: asyncpg.Pool) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL backend of the benchmark's database."""
-    pids = [r["pid"] for r in await pool.fetch(_OUR_BACKENDS)]
+async def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend of the benchmark's database, asked
+    over a connection of its own (a pool's connection, left out as the asker, would be
+    missed in one reading and counted whole in the next)."""
+    asker = await asyncpg.connect(url)
+    try:
+        pids = [r["pid"] for r in await asker.fetch(_OUR_BACKENDS)]
+    finally:
+        await asker.close()
     procs = {pid: proc_usage.read_proc(pid) for pid in pids}
     return {pid: p.cpu for pid, p in procs.items() if p is not None}
 
@@ -236,12 +242,12 @@ async def measure_reporter(url: str, endpoint: str, runs: list[str], concurrency
         built = build_reporter(settings, Database(pool), port)
         calls, reconciler = built.calls, built.reconciler
         before = await transactions(pool)
-        backends = await backend_cpu(pool)
+        backends = await backend_cpu(url)
         started, cpu = time.perf_counter(), process_cpu()
         await asyncio.gather(*(reconciler.reconcile(f"model_run-{r}", "bench") for r in runs))
         elapsed = time.perf_counter() - started
         client_cpu = process_cpu() - cpu
-        postgres_cpu = spent(backends, await backend_cpu(pool))
+        postgres_cpu = spent(backends, await backend_cpu(url))
         calls.close()
         # Less the two statements of transactions() itself.
         per_run = (await transactions(pool) - before - 2) / len(runs)
@@ -266,6 +272,9 @@ async def main() -> None:
     parser.add_argument("--sides", default="baseline,reporter",
                         help="which sides to run (e.g. `reporter` alone, to profile it)")
     args = parser.parse_args()
+    sides = args.sides.split(",")
+    if not set(sides) <= {"baseline", "reporter"}:
+        parser.error("--sides takes baseline, reporter or both, comma-separated")
 
     name = f"tb_bench_reporter_{os.getpid()}"
     admin = await asyncpg.connect(database_url("postgres"))
@@ -284,7 +293,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for round_number in range(args.rounds):
-                for side in args.sides.split(","):
+                for side in sides:
                     runs = [f"{side}-{round_number}-{n}" for n in range(args.runs)]
                     control.reset()
                     for run in runs:
@@ -313,7 +322,7 @@ async def main() -> None:
                               "per run" if side == "reporter" else ""))
                     if side == "reporter" and baseline_calls:
                         ratios.append(result.calls_per_second / baseline_calls)
-                    else:
+                    elif side == "baseline":
                         baseline_calls = result.calls_per_second
                     if side not in best or (result.calls_per_second
                                             > best[side].calls_per_second):

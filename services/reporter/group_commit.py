@@ -30,24 +30,41 @@ class GroupCommit:
 
     async def execute(self, statement: str, args: Sequence[Any]) -> None:
         """Run ``statement`` with ``args``, maybe with other writers' rows of the same
-        statement; returns once this row is committed."""
-        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.setdefault(statement, []).append((args, committed))
-        if statement not in self._sending:
+        statement; returns once this row is committed.
+
+        A writer cancelled while its row waits in the queue takes the row out: it is never
+        written. One cancelled while its row is on its way waits for that batch to end before
+        the cancellation goes on, so whatever the caller holds (its run's lock) outlives the
+        write, as it did when each row went alone."""
+        queued: _Queued = (args, asyncio.get_running_loop().create_future())
+        self._queued.setdefault(statement, []).append(queued)
+        sending = self._sending.get(statement)
+        if sending is None or sending.done():
             self._sending[statement] = asyncio.create_task(self._send(statement))
-        await committed
+        committed = queued[1]
+        try:
+            await asyncio.shield(committed)
+        except asyncio.CancelledError:
+            waiting = self._queued.get(statement, [])
+            if any(q is queued for q in waiting):
+                waiting[:] = [q for q in waiting if q is not queued]
+            elif not committed.done():
+                await asyncio.wait([committed])
+            raise
 
     async def _send(self, statement: str) -> None:
         batch: list[_Queued] = []
         try:
             while batch := self._queued.pop(statement, []):
                 await self._write(statement, batch)
-        except BaseException:  # cancelled (shutting down): no writer waits forever
+        except BaseException:  # cancelled (the reporter stops): no writer waits forever
             for _, committed in batch + self._queued.pop(statement, []):
-                committed.cancel()
+                _fail(committed, StoreUnavailableError(
+                    "the reporter stopped before this row was stored"))
             raise
         finally:
-            del self._sending[statement]
+            if self._sending.get(statement) is asyncio.current_task():
+                del self._sending[statement]
 
     async def _write(self, statement: str, batch: list[_Queued]) -> None:
         try:
@@ -57,31 +74,46 @@ class GroupCommit:
                 else:
                     await connection.executemany(statement, [args for args, _ in batch])
         except StoreUnavailableError as exc:  # the database is away: for every row alike
-            for _, committed in batch:
-                _fail(committed, exc)
+            _fail_all(batch, exc)
             return
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0][1], exc)
                 return
-            for args, committed in batch:  # each alone: each writer gets its own outcome
-                try:
-                    async with self._database.connection() as connection:
-                        await connection.execute(statement, *args)
-                except Exception as alone:
-                    _fail(committed, alone)
-                else:
-                    _succeed(committed)
+        else:
+            for _, committed in batch:
+                _succeed(committed)
             return
-        for _, committed in batch:
-            _succeed(committed)
+        # PostgreSQL refused the batch: each row again alone, so each writer gets its own
+        # outcome (outside the handler above: a writer's error must not carry the batch's,
+        # which may be another run's row, as its context).
+        for index, (args, committed) in enumerate(batch):
+            try:
+                async with self._database.connection() as connection:
+                    await connection.execute(statement, *args)
+            except StoreUnavailableError as away:  # for this row and the rest alike
+                _fail_all(batch[index:], away)
+                return
+            except Exception as alone:
+                _fail(committed, alone)
+            else:
+                _succeed(committed)
 
 
 def _succeed(committed: asyncio.Future[None]) -> None:
-    if not committed.done():  # a writer that was cancelled meanwhile
+    if not committed.done():
         committed.set_result(None)
 
 
 def _fail(committed: asyncio.Future[None], exc: BaseException) -> None:
     if not committed.done():
         committed.set_exception(exc)
+
+
+def _fail_all(batch: list[_Queued], exc: StoreUnavailableError) -> None:
+    """Each writer its own error (one exception object raised in several tasks would mix
+    their tracebacks), caused by ``exc``."""
+    for _, committed in batch:
+        own = StoreUnavailableError(str(exc))
+        own.__cause__ = exc
+        _fail(committed, own)

@@ -100,3 +100,56 @@ async def test_when_the_database_is_away_every_writer_of_the_batch_hears_so_at_o
 
     assert all(isinstance(o, StoreUnavailableError) for o in outcomes)
     assert away.asked == 1  # no row was tried again alone
+
+
+class GatedDatabase(Database):
+    """The real database, each connection handed out only once the gate opens."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        self.waiting.set()
+        await self.gate.wait()
+        async with self.database.connection() as connection:
+            yield connection
+
+
+async def test_a_writer_cancelled_while_its_row_waits_in_the_queue_leaves_it_unwritten(
+    probe: None, database: Database, sql: asyncpg.Connection,
+) -> None:
+    gated = GatedDatabase(database)
+    writes = GroupCommit(gated)
+    first = asyncio.create_task(writes.execute(INSERT, (1, "on its way")))
+    await gated.waiting.wait()  # row 1's batch is on its way: row 2 waits in the queue
+    second = asyncio.create_task(writes.execute(INSERT, (2, "queued")))
+    await asyncio.sleep(0)
+
+    second.cancel()
+    gated.gate.set()
+    await first
+
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert [r["n"] for r in await sql.fetch("SELECT n FROM probe")] == [1]
+
+
+async def test_a_writer_cancelled_while_its_row_is_on_its_way_waits_for_the_write_to_end(
+    probe: None, database: Database, sql: asyncpg.Connection,
+) -> None:
+    gated = GatedDatabase(database)
+    writes = GroupCommit(gated)
+    writer = asyncio.create_task(writes.execute(INSERT, (1, "on its way")))
+    await gated.waiting.wait()
+
+    writer.cancel()
+    await asyncio.sleep(0.05)
+    assert not writer.done()  # what the writer holds (its run's lock) outlives the write
+    gated.gate.set()
+
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert [r["n"] for r in await sql.fetch("SELECT n FROM probe")] == [1]
