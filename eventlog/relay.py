@@ -50,7 +50,11 @@ class OutboxRelay:
         self._broker = broker
         self._settings = settings
         self._topology = Topology(broker.namespace)
+        self._wanted = False
+        """A commit in this process asked for a pass that no claim loop has started yet."""
         self._wakeup = asyncio.Event()
+        """Set to wake the waiting claim loops: a pass is wanted, or stop, or a lost
+        connection."""
         self._policy = reconnection_policy(broker.reconnect_delay)
         self._database = Outage(logger, "relay: database", self._policy)
         self.connected = asyncio.Event()
@@ -58,7 +62,9 @@ class OutboxRelay:
         self.deferred_total = 0
 
     def wake(self) -> None:
-        """Publish soon: register this with ``EventStore.on_commit``."""
+        """Publish soon: register this with ``EventStore.on_commit``. One waiting claim loop
+        takes the wake-up (a commit wants one pass, not a pass of every loop)."""
+        self._wanted = True
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -108,8 +114,16 @@ class OutboxRelay:
             async with asyncio.TaskGroup() as loops:
                 for _ in range(self._settings.parallel_claims):
                     loops.create_task(self._claim_loop(exchange, stop, lost))
+                loops.create_task(self._wake_at_end(stop, lost))
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the first failure ended them all
+
+    async def _wake_at_end(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
+        """Wake every waiting claim loop once ``stop`` or ``lost`` is set: one task for the
+        pump, not two per wait. (It ends with the loops: they end only at ``stop`` or by
+        raising, which cancels it.)"""
+        await wait_first(stop.wait(), lost.wait())
+        self._wakeup.set()
 
     async def _claim_loop(
         self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event
@@ -117,16 +131,22 @@ class OutboxRelay:
         while not stop.is_set():
             if lost.is_set():
                 raise BrokerConnectionLostError("broker connection closed")
-            self._wakeup.clear()
+            self._wanted = False  # this pass's claim sees every commit made before it
             result = await self.publish_pending(exchange)
             self._database.recovered()
             if result.claimed < self._settings.batch_size:
-                await wait_first(
-                    self._wakeup.wait(),
-                    stop.wait(),
-                    lost.wait(),
-                    timeout=self._settings.poll_interval,
-                )
+                await self._next_pass_wanted(stop, lost)
+
+    async def _next_pass_wanted(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
+        """Wait until a commit wants a pass that no other loop has taken, ``stop``, a lost
+        connection, or the poll interval (commits of other processes)."""
+        try:
+            async with asyncio.timeout(self._settings.poll_interval):
+                while not (self._wanted or stop.is_set() or lost.is_set()):
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+        except TimeoutError:
+            pass
 
     async def publish_pending(self, exchange: AbstractExchange) -> PassResult:
         """One pass: claim a batch, publish it, record what the broker confirmed."""
