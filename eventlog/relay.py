@@ -11,6 +11,7 @@ events of its stream, so each stream is published in stream order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         """Set to wake the waiting claim loops: a pass is wanted, or stop, or a lost
         connection."""
+        self._last_claim = 0.0
+        """When the latest pass began (event loop time): a poll is due ``poll_interval``
+        after it, since that pass's claim saw every row committed before it."""
         self._policy = reconnection_policy(broker.reconnect_delay)
         self._database = Outage(logger, "relay: database", self._policy)
         self.connected = asyncio.Event()
@@ -110,10 +114,12 @@ class OutboxRelay:
     ) -> None:
         # Several claim loops overlap one batch's database work with another's publishing.
         # They cannot reorder a stream: a claim holds its streams' locks until it commits.
+        # One of them polls (for commits of other processes and deferred retries); each of
+        # the others claims when a commit here, or a full batch, asks for another pass.
         try:
             async with asyncio.TaskGroup() as loops:
-                for _ in range(self._settings.parallel_claims):
-                    loops.create_task(self._claim_loop(exchange, stop, lost))
+                for n in range(self._settings.parallel_claims):
+                    loops.create_task(self._claim_loop(exchange, stop, lost, polls=n == 0))
                 loops.create_task(self._wake_at_end(stop, lost))
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the first failure ended them all
@@ -126,27 +132,43 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def _claim_loop(
-        self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event
+        self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event, *,
+        polls: bool,
     ) -> None:
+        clock = asyncio.get_running_loop().time
+        full = False
         while not stop.is_set():
             if lost.is_set():
                 raise BrokerConnectionLostError("broker connection closed")
-            self._wanted = False  # this pass's claim sees every commit made before it
+            # This pass's claim sees every commit made before it. After a full batch, more
+            # may be pending: this loop goes on, and a waiting loop may join it.
+            self._wanted = full
+            if full:
+                self._wakeup.set()
+            self._last_claim = clock()
             result = await self.publish_pending(exchange)
             self._database.recovered()
-            if result.claimed < self._settings.batch_size:
-                await self._next_pass_wanted(stop, lost)
+            full = result.claimed >= self._settings.batch_size
+            if not full:
+                await self._next_pass_wanted(stop, lost, polls=polls)
 
-    async def _next_pass_wanted(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
-        """Wait until a commit wants a pass that no other loop has taken, ``stop``, a lost
-        connection, or the poll interval (commits of other processes)."""
-        try:
-            async with asyncio.timeout(self._settings.poll_interval):
-                while not (self._wanted or stop.is_set() or lost.is_set()):
-                    self._wakeup.clear()
+    async def _next_pass_wanted(
+        self, stop: asyncio.Event, lost: asyncio.Event, *, polls: bool
+    ) -> None:
+        """Wait until a pass is wanted that no other loop has taken, ``stop``, a lost
+        connection, or (``polls``) ``poll_interval`` after the latest pass of any loop."""
+        clock = asyncio.get_running_loop().time
+        while not (self._wanted or stop.is_set() or lost.is_set()):
+            self._wakeup.clear()
+            if not polls:
+                await self._wakeup.wait()
+                continue
+            due = self._last_claim + self._settings.poll_interval
+            if clock() >= due:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(due):
                     await self._wakeup.wait()
-        except TimeoutError:
-            pass
 
     async def publish_pending(self, exchange: AbstractExchange) -> PassResult:
         """One pass: claim a batch, publish it, record what the broker confirmed."""
