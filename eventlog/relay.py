@@ -11,6 +11,7 @@ events of its stream, so each stream is published in stream order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,14 @@ class OutboxRelay:
         self._broker = broker
         self._settings = settings
         self._topology = Topology(broker.namespace)
+        self._wanted = False
+        """A commit in this process asked for a pass that no claim loop has started yet."""
         self._wakeup = asyncio.Event()
+        """Set to wake the waiting claim loops: a pass is wanted, or stop, or a lost
+        connection."""
+        self._last_claim = 0.0
+        """When the latest pass began (event loop time): a poll is due ``poll_interval``
+        after it, since that pass's claim saw every row committed before it."""
         self._policy = reconnection_policy(broker.reconnect_delay)
         self._database = Outage(logger, "relay: database", self._policy)
         self.connected = asyncio.Event()
@@ -58,7 +66,9 @@ class OutboxRelay:
         self.deferred_total = 0
 
     def wake(self) -> None:
-        """Publish soon: register this with ``EventStore.on_commit``."""
+        """Publish soon: register this with ``EventStore.on_commit``. One waiting claim loop
+        takes the wake-up (a commit wants one pass, not a pass of every loop)."""
+        self._wanted = True
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -104,29 +114,61 @@ class OutboxRelay:
     ) -> None:
         # Several claim loops overlap one batch's database work with another's publishing.
         # They cannot reorder a stream: a claim holds its streams' locks until it commits.
+        # One of them polls (for commits of other processes and deferred retries); each of
+        # the others claims when a commit here, or a full batch, asks for another pass.
         try:
             async with asyncio.TaskGroup() as loops:
-                for _ in range(self._settings.parallel_claims):
-                    loops.create_task(self._claim_loop(exchange, stop, lost))
+                for n in range(self._settings.parallel_claims):
+                    loops.create_task(self._claim_loop(exchange, stop, lost, polls=n == 0))
+                loops.create_task(self._wake_at_end(stop, lost))
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the first failure ended them all
 
+    async def _wake_at_end(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
+        """Wake every waiting claim loop once ``stop`` or ``lost`` is set: one task for the
+        pump, not two per wait. (It ends with the loops: they end only at ``stop`` or by
+        raising, which cancels it.)"""
+        await wait_first(stop.wait(), lost.wait())
+        self._wakeup.set()
+
     async def _claim_loop(
-        self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event
+        self, exchange: AbstractExchange, stop: asyncio.Event, lost: asyncio.Event, *,
+        polls: bool,
     ) -> None:
+        clock = asyncio.get_running_loop().time
+        full = False
         while not stop.is_set():
             if lost.is_set():
                 raise BrokerConnectionLostError("broker connection closed")
-            self._wakeup.clear()
+            # This pass's claim sees every commit made before it. After a full batch, more
+            # may be pending: this loop goes on, and a waiting loop may join it.
+            self._wanted = full
+            if full:
+                self._wakeup.set()
+            self._last_claim = clock()
             result = await self.publish_pending(exchange)
             self._database.recovered()
-            if result.claimed < self._settings.batch_size:
-                await wait_first(
-                    self._wakeup.wait(),
-                    stop.wait(),
-                    lost.wait(),
-                    timeout=self._settings.poll_interval,
-                )
+            full = result.claimed >= self._settings.batch_size
+            if not full:
+                await self._next_pass_wanted(stop, lost, polls=polls)
+
+    async def _next_pass_wanted(
+        self, stop: asyncio.Event, lost: asyncio.Event, *, polls: bool
+    ) -> None:
+        """Wait until a pass is wanted that no other loop has taken, ``stop``, a lost
+        connection, or (``polls``) ``poll_interval`` after the latest pass of any loop."""
+        clock = asyncio.get_running_loop().time
+        while not (self._wanted or stop.is_set() or lost.is_set()):
+            self._wakeup.clear()
+            if not polls:
+                await self._wakeup.wait()
+                continue
+            due = self._last_claim + self._settings.poll_interval
+            if clock() >= due:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(due):
+                    await self._wakeup.wait()
 
     async def publish_pending(self, exchange: AbstractExchange) -> PassResult:
         """One pass: claim a batch, publish it, record what the broker confirmed."""

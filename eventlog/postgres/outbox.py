@@ -3,6 +3,7 @@ stream by stream, marked published or deferred for a retry."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -41,9 +42,12 @@ ORDER BY o.id
 FOR UPDATE OF o SKIP LOCKED
 """
 
-_MARK_PUBLISHED = """
+# Sent with the claim's COMMIT in one round trip (the simple query protocol, which takes
+# no parameters: the ids are integers, written out by _id_array).
+_MARK_PUBLISHED_AND_COMMIT = """
 UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
-WHERE id = ANY($1::bigint[])
+WHERE id = ANY('{ids}'::bigint[]);
+COMMIT
 """
 
 _DEFER = """
@@ -68,14 +72,29 @@ class OutboxBatch:
     def __init__(self, connection: asyncpg.Connection, entries: list[OutboxEntry]) -> None:
         self._connection = connection
         self.entries = entries
+        self._published: list[int] = []
 
     async def mark_published(self, outbox_ids: Sequence[int]) -> None:
-        if outbox_ids:
-            await self._connection.execute(_MARK_PUBLISHED, list(outbox_ids))
+        """Mark the entries published as the claim commits: the marks and the COMMIT go in
+        one round trip, so they are made together or not at all, like every mark made
+        through the batch."""
+        self._published.extend(outbox_ids)
 
     async def defer(self, outbox_ids: Sequence[int], error: str, delay: float) -> None:
         if outbox_ids:
             await self._connection.execute(_DEFER, list(outbox_ids), error, delay)
+
+    async def commit(self) -> None:
+        if self._published:
+            await self._connection.execute(
+                _MARK_PUBLISHED_AND_COMMIT.format(ids=_id_array(self._published)))
+        else:
+            await self._connection.execute("COMMIT")
+
+
+def _id_array(ids: Sequence[int]) -> str:
+    """A bigint[] literal of ``ids``, which are integers (``int()`` refuses anything else)."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 class PostgresOutbox:
@@ -85,15 +104,25 @@ class PostgresOutbox:
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[OutboxBatch]:
         """Claim up to ``limit`` pending entries; the claim lasts until the block exits.
-        Marks made through the batch commit when the block exits normally."""
-        async with (
-            translated_errors(self._pool),
-            self._pool.acquire() as connection,
-            connection.transaction(),
-        ):
-            rows = await connection.fetch(_CLAIM, limit)
-            entries = [OutboxEntry(r["outbox_id"], r["attempts"], recorded_event(r)) for r in rows]
-            yield OutboxBatch(connection, entries)
+        Marks made through the batch commit when the block exits normally, and are rolled
+        back with the claim when it raises."""
+        async with translated_errors(self._pool), self._pool.acquire() as connection:
+            # BEGIN and COMMIT by hand, not asyncpg's transaction(): the COMMIT then goes
+            # with the marks, in the same round trip (OutboxBatch.commit).
+            await connection.execute("BEGIN")
+            try:
+                rows = await connection.fetch(_CLAIM, limit)
+                batch = OutboxBatch(connection, [
+                    OutboxEntry(r["outbox_id"], r["attempts"], recorded_event(r)) for r in rows])
+                yield batch
+                await batch.commit()
+            except BaseException:
+                # The original error matters; a connection too broken to roll back is
+                # closed by the pool as it takes the connection back.
+                with contextlib.suppress(Exception):
+                    if not connection.is_closed() and connection.is_in_transaction():
+                        await connection.execute("ROLLBACK")
+                raise
 
     async def backlog(self) -> int:
         count: int = await retrying(self._pool, lambda c: c.fetchval(_BACKLOG))

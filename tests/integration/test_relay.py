@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from uuid import uuid4
 
@@ -14,6 +15,7 @@ import pytest
 
 from eventlog import NewEvent, event_metadata
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
+from eventlog.postgres.outbox import OutboxBatch
 from eventlog.relay import OutboxRelay
 from eventlog.settings import DatabaseSettings, RelaySettings
 from tests.conftest import BrokerNamespace
@@ -98,6 +100,62 @@ async def test_a_commit_in_the_same_process_wakes_the_relay_at_once(
 
     assert len(probe.received) == 1
     assert latency < 1.0, f"woken after {latency:.3f}s, not by the commit"
+
+
+class CountingOutbox(PostgresOutbox):
+    """The outbox, counting its claims (each a transaction: BEGIN, claim, COMMIT)."""
+
+    claims = 0
+
+    def claim(self, limit: int) -> AbstractAsyncContextManager[OutboxBatch]:
+        self.claims += 1
+        return super().claim(limit)
+
+
+async def test_each_commit_costs_one_claim_whatever_the_number_of_claim_loops(
+    pool: asyncpg.Pool, store: PostgresEventStore, broker: BrokerNamespace,
+    sql: asyncpg.Connection,
+) -> None:
+    probe = Probe(broker)
+    await probe.bind("#")
+    outbox = CountingOutbox(pool)
+    relay = OutboxRelay(outbox, broker.settings, RelaySettings(poll_interval=30.0,
+                                                               parallel_claims=3))
+    store.on_commit(relay.wake)
+
+    async with running(relay.run):
+        await asyncio.wait_for(relay.connected.wait(), 10)
+        await eventually(lambda: _claims_at_least(outbox, 3))  # each loop's first pass
+        await asyncio.sleep(0.2)
+        before = outbox.claims
+        for n in range(5):
+            await store.append(f"model_run-{n}", [requested(n)])
+            await probe.collect(n + 1, timeout=5)
+            await eventually(lambda: _none_pending(sql))
+        claims = outbox.claims - before
+
+    assert claims == 5
+
+
+async def test_an_idle_relay_polls_once_per_interval_not_once_per_claim_loop(
+    pool: asyncpg.Pool, broker: BrokerNamespace,
+) -> None:
+    outbox = CountingOutbox(pool)
+    relay = OutboxRelay(outbox, broker.settings, RelaySettings(poll_interval=0.1,
+                                                               parallel_claims=3))
+
+    async with running(relay.run):
+        await asyncio.wait_for(relay.connected.wait(), 10)
+        await asyncio.sleep(0.3)
+        before = outbox.claims
+        await asyncio.sleep(1.0)
+        polls = outbox.claims - before
+
+    assert 7 <= polls <= 12, polls
+
+
+async def _claims_at_least(outbox: CountingOutbox, count: int) -> bool:
+    return outbox.claims >= count
 
 
 async def test_events_committed_by_another_process_are_found_by_the_poll(
