@@ -20,8 +20,6 @@ from eventlog.errors import MisconfiguredError
 from eventlog.postgres import Database
 from eventlog.settings import BrokerSettings, DatabaseSettings, RelaySettings
 from services.ingest.bootstrap import postgres_adapters, wire_ingest
-from services.ingest.coalesced_writes import CoalescingH11Protocol
-from services.ingest.metrics import ASGIApp
 from services.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -38,14 +36,6 @@ def serve_metrics(ingest: IngestSettings, registry: CollectorRegistry) -> WSGISe
             "host? Choose a free port (--metrics-port), or 0 to turn /metrics off") from None
     logger.info("ingest metrics on %s:%d/metrics", ingest.host, ingest.metrics_port)
     return http
-
-
-def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    """How uvicorn serves the webhook: no logging of its own, a response's headers and body
-    in one ``send()`` (:mod:`services.ingest.coalesced_writes`), 30 s to finish requests in
-    flight at shutdown."""
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                          http=CoalescingH11Protocol, timeout_graceful_shutdown=30)
 
 
 async def serve(
@@ -91,7 +81,16 @@ async def serve(
             # uvicorn then re-raises the SIGTERM it caught: the spans must leave before.
             await asyncio.to_thread(telemetry.flush)
 
-    server = uvicorn.Server(server_config(ingest_app.app([relaying]), ingest.host, ingest.port))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            ingest_app.app([relaying]),
+            host=ingest.host,
+            port=ingest.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    )
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes in-flight requests, runs
     # the lifespan's shutdown (the relay's last pass), then exits.
     try:

@@ -14,7 +14,6 @@ import uvicorn
 from eventlog.memory import InMemoryEventStore
 from eventlog.model_types import InMemoryModelTypeCatalog
 from services.ingest.bootstrap import IngestAdapters, wire_ingest
-from services.ingest.entrypoint import server_config
 from services.ingest.settings import IngestSettings
 from tests.ingest.conftest import MODEL_TYPES, SECRET
 from tests.ports import free_port
@@ -31,7 +30,9 @@ async def ingest_port() -> AsyncIterator[int]:
     adapters = IngestAdapters(InMemoryEventStore(), InMemoryModelTypeCatalog(MODEL_TYPES))
     ingest = wire_ingest(IngestSettings(secrets=(SECRET,), max_body_bytes=LIMIT), adapters)
     port = free_port()
-    server = uvicorn.Server(server_config(ingest.app(), "127.0.0.1", port))
+    server = uvicorn.Server(uvicorn.Config(
+        ingest.app(),  # type: ignore[arg-type]
+        host="127.0.0.1", port=port, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
         await asyncio.sleep(0.01)
