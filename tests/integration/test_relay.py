@@ -154,6 +154,31 @@ async def test_an_idle_relay_polls_once_per_interval_not_once_per_claim_loop(
     assert 7 <= polls <= 12, polls
 
 
+async def test_a_backlog_of_many_batches_is_published_without_waiting_for_a_poll(
+    pool: asyncpg.Pool, store: PostgresEventStore, broker: BrokerNamespace,
+    sql: asyncpg.Connection,
+) -> None:
+    # After a burst, full batches follow one another until the backlog is gone: no claim
+    # left short of a batch (two loops splitting the rows) waits out the poll interval.
+    probe = Probe(broker)
+    await probe.bind("#")
+    relay = OutboxRelay(PostgresOutbox(pool), broker.settings,
+                        RelaySettings(poll_interval=30.0, parallel_claims=2, batch_size=50))
+
+    async with running(relay.run):
+        await asyncio.wait_for(relay.connected.wait(), 10)
+        await asyncio.sleep(0.2)  # both loops' first passes found nothing: idle till a poll
+        for n in range(600):  # twelve batches, committed without waking the relay
+            await store.append(f"model_run-{n}", [requested(n)])
+        started = time.monotonic()
+        relay.wake()
+        await probe.collect(600, timeout=20)
+        took = time.monotonic() - started
+
+    assert await unpublished(sql) == 0
+    assert took < 10, f"{took:.1f}s: a pass waited for the 30 s poll"
+
+
 async def _claims_at_least(outbox: CountingOutbox, count: int) -> bool:
     return outbox.claims >= count
 
