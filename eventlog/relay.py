@@ -53,6 +53,8 @@ class OutboxRelay:
         self._topology = Topology(broker.namespace)
         self._wanted = False
         """A commit in this process asked for a pass that no claim loop has started yet."""
+        self._commits = 0
+        """Commits in this process so far (``wake`` calls)."""
         self._wakeup = asyncio.Event()
         """Set to wake the waiting claim loops: a pass is wanted, or stop, or a lost
         connection."""
@@ -68,6 +70,7 @@ class OutboxRelay:
     def wake(self) -> None:
         """Publish soon: register this with ``EventStore.on_commit``. One waiting claim loop
         takes the wake-up (a commit wants one pass, not a pass of every loop)."""
+        self._commits += 1
         self._wanted = True
         self._wakeup.set()
 
@@ -140,15 +143,22 @@ class OutboxRelay:
         while not stop.is_set():
             if lost.is_set():
                 raise BrokerConnectionLostError("broker connection closed")
-            # This pass's claim sees every commit made before it. After a full batch, more
-            # may be pending: this loop goes on alone. (Waking another loop to claim beside
-            # it split the backlog between two claims, often both short of a full batch,
-            # and both then waited: draining a backlog of 15,000 events took 13 s, not 4.)
+            # This pass's claim sees every commit made before it, except rows of streams
+            # another pass holds (their locks are skipped). After a full batch, more may be
+            # pending: this loop goes on alone. (Waking another loop to claim beside it
+            # split the backlog between two claims, often both short of a full batch, and
+            # both then waited: draining a backlog of 15,000 events took 13 s, not 4.)
             self._wanted = False
+            commits = self._commits
             self._last_claim = clock()
             result = await self.publish_pending(exchange)
             self._database.recovered()
             full = result.claimed >= self._settings.batch_size
+            if self._commits != commits:
+                # A commit came while this pass held its streams' locks: the pass it woke
+                # may have skipped that commit's rows of those streams (a run's next stage
+                # event). One more pass, now that the locks are gone, instead of the poll.
+                self._wanted = True
             if not full:
                 await self._next_pass_wanted(stop, lost, polls=polls)
 

@@ -4,6 +4,7 @@ stream by stream, marked published or deferred for a retry."""
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -93,8 +94,9 @@ class OutboxBatch:
 
 
 def _id_array(ids: Sequence[int]) -> str:
-    """A bigint[] literal of ``ids``, which are integers (``int()`` refuses anything else)."""
-    return "{" + ",".join(str(int(i)) for i in ids) + "}"
+    """A bigint[] literal of ``ids``: ``operator.index`` takes integers only (no floats, no
+    strings), so the literal holds digits and commas alone."""
+    return "{" + ",".join(str(operator.index(i)) for i in ids) + "}"
 
 
 class PostgresOutbox:

@@ -60,7 +60,7 @@ class GroupCommit:
         except BaseException:  # cancelled (the reporter stops): no writer waits forever
             for _, committed in batch + self._queued.pop(statement, []):
                 _fail(committed, StoreUnavailableError(
-                    "the reporter stopped before this row was stored"))
+                    "the reporter stopped before this row was known to be stored"))
             raise
         finally:
             if self._sending.get(statement) is asyncio.current_task():

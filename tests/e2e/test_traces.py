@@ -93,7 +93,7 @@ async def test_one_webhook_is_one_trace_from_ingest_through_the_trainer_to_label
     assert consume.service == "trainbridge-trainer"
     assert "TrainingRequested" in consume.name
     # Every service runs an outbox relay and any of them may publish the event ingest
-    # appended: the publish span is whichever relay's, its parent the webhook.
+    # appended: the publish span is whichever relay's, the webhook its ancestor.
     assert publish.service in {"trainbridge-ingest", "trainbridge-trainer",
                                "trainbridge-reporter"}
     assert chain[-1] == webhook

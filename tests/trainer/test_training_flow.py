@@ -206,7 +206,7 @@ async def test_one_trainer_at_a_time_and_a_dead_trainers_job_is_taken_over(
     assert await b.heartbeat(taken)
 
 
-async def test_a_running_trainer_takes_over_a_dead_trainers_job_and_counts_takeover_and_renewals(
+async def test_a_running_trainer_takes_over_a_dead_trainers_job_and_counts_the_takeover(
     store: PostgresEventStore, database: Database, http: httpx.AsyncClient, tmp_path: Path,
 ) -> None:
     await handle(store, await request_training(store, "text_single_classification"))
@@ -259,6 +259,7 @@ async def test_a_training_jobs_lease_is_renewed_every_third_of_it_and_each_renew
     kept = not training.done()  # a refused heartbeat would have cancelled the training
     keeper.cancel()
     training.cancel()
+    await asyncio.gather(keeper, training, return_exceptions=True)
 
     renewals = metrics.registry.get_sample_value("trainbridge_trainer_lease_renewals_total")
     assert kept
