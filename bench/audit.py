@@ -26,6 +26,7 @@ from pathlib import Path
 # bench/eventlog.py is named like the package: keep this folder off the import path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.append(str(_HERE.parent))  # the repository, for bench.support
 
 import argparse
 import asyncio
@@ -35,13 +36,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.support import database_url
 from eventlog.migrate import upgrade
 from eventlog.postgres import create_pool
-from eventlog.settings import DEFAULT_DATABASE_URL, DatabaseSettings, asyncpg_dsn
+from eventlog.settings import DatabaseSettings
 from trainbridge import operator
 
 BATCH = 500  # runs per transaction (the audit chain takes one advisory lock per run)
@@ -231,12 +232,6 @@ FROM runs r JOIN {_CALLS} ON k.kinds = '*'
 WHERE NOT (r.kind = 'running' AND k.n > 5)
 ORDER BY r.stream_id, k.key, k.n DESC
 """
-
-
-def database_url(name: str) -> str:
-    base = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL") or os.environ.get(
-        "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
-    return urlunsplit(urlsplit(asyncpg_dsn(base))._replace(path=f"/{name}"))
 
 
 async def generate(url: str, runs: int) -> None:

@@ -84,17 +84,16 @@ from pathlib import Path
 # bench/eventlog.py is named like the package: keep this folder off the import path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.append(str(_HERE.parent))  # the repository, for bench.support
 
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import tempfile
 import threading
@@ -104,17 +103,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import aiohttp
 import httpx
 
+from bench import proc_usage
+from bench.support import amqp_url, database_url, free_port
 from eventlog.migrate import upgrade
-from eventlog.settings import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, asyncpg_dsn
 from eventlog.topology import Topology
 from fake_labelbox.control import FakeLabelboxControl
 from fake_labelbox.demo_client import model_run_body, signature
@@ -137,24 +135,6 @@ CONSUMERS = ("trainer", "reporter", "reporter-acknowledge")
 
 # -- small helpers -----------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def database_url(name: str) -> str:
-    base = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL") or os.environ.get(
-        "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
-    return urlunsplit(urlsplit(asyncpg_dsn(base))._replace(path=f"/{name}"))
-
-
-def amqp_url() -> str:
-    return (os.environ.get("TRAINBRIDGE_TEST_AMQP_URL")
-            or os.environ.get("TRAINBRIDGE_AMQP_URL") or DEFAULT_AMQP_URL)
-
-
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of ``values`` (any order); NaN when empty."""
     if not values:
@@ -176,16 +156,6 @@ def fake_time(at: str) -> float:
     return datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
-def load_bench_module(name: str) -> ModuleType:
-    """bench/<name>.py (this folder is off sys.path on purpose)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", _HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 NOISE = "Connection pool is full, discarding connection"
 """urllib3's warning when more SDK threads than the SDK session's 10 pooled connections call
 at once: counted, not printed (it would drown the output at the default concurrency)."""
@@ -202,7 +172,6 @@ class QuieterConsole(Console):
             super().say(name, line)
 
 
-proc_usage = load_bench_module("proc_usage")
 
 BENCH_APPLICATION = "trainbridge-bench"
 """application_name of the benchmark's own database connections (not counted as the system's)."""
@@ -639,7 +608,7 @@ def call_floor(system: System, samples: int) -> tuple[float, float]:
 
 def throughput_baseline(system: System, runs: int, threads: int) -> tuple[float, float]:
     """runs/s and calls/s of bench/reporter.py's baseline_run straight through the adapter."""
-    reporter_bench = load_bench_module("reporter")
+    from bench import reporter as reporter_bench
     baseline_run = reporter_bench.baseline_run
     port = SdkLabelbox(single_attempt_client(API_KEY, system.endpoint, 30.0))
     lines: list[dict[str, object]] = json.loads(json.dumps(

@@ -22,6 +22,7 @@ from pathlib import Path
 # This file is named like the package it measures: keep its folder off the import path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.append(str(_HERE.parent))  # the repository, for bench.support
 
 import argparse
 import asyncio
@@ -31,42 +32,26 @@ import time
 import uuid
 from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 
+from bench.support import amqp_url, database_url
 from eventlog import LogPosition, NewEvent, RecordedEvent, event_metadata
 from eventlog.messages import to_message
 from eventlog.migrate import upgrade
 from eventlog.postgres import PostgresEventStore, PostgresOutbox, create_pool
 from eventlog.relay import OutboxRelay
 from eventlog.settings import (
-    DEFAULT_AMQP_URL,
-    DEFAULT_DATABASE_URL,
     BrokerSettings,
     DatabaseSettings,
     RelaySettings,
-    asyncpg_dsn,
 )
 from eventlog.topology import Topology
 
 WRITERS = 8
 WINDOW = 256
 PAYLOAD = {"modelType": "text_single_classification", "modelRunId": "x" * 36, "n": 0}
-
-
-def database_url(name: str) -> str:
-    base = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL") or os.environ.get(
-        "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL
-    )
-    return urlunsplit(urlsplit(asyncpg_dsn(base))._replace(path=f"/{name}"))
-
-
-def amqp_url() -> str:
-    return os.environ.get("TRAINBRIDGE_TEST_AMQP_URL") or os.environ.get(
-        "TRAINBRIDGE_AMQP_URL", DEFAULT_AMQP_URL
-    )
 
 
 async def timed(work: Callable[[], Awaitable[int]]) -> float:

@@ -38,6 +38,7 @@ from pathlib import Path
 # bench/eventlog.py is named like the package: keep this folder off the import path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.append(str(_HERE.parent))  # the repository, for bench.support
 
 import argparse
 import asyncio
@@ -46,21 +47,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import httpx
 
+from bench.support import amqp_url, database_url, free_port
 from eventlog.migrate import upgrade
 from eventlog.model_types import ModelType, PostgresModelTypeCatalog
 from eventlog.postgres import Database
-from eventlog.settings import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, asyncpg_dsn
 from eventlog.topology import Topology
 from fake_labelbox.demo_client import model_run_body, signature
 
@@ -70,24 +69,6 @@ MODEL_ID = "model-1"
 TARGET_RATE_RATIO, TARGET_P99_RATIO = 0.90, 1.5
 TICKS = os.sysconf("SC_CLK_TCK")
 _BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL"  # both schemas have it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def database_url(name: str) -> str:
-    base = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL") or os.environ.get(
-        "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
-    return urlunsplit(urlsplit(asyncpg_dsn(base))._replace(path=f"/{name}"))
-
-
-def amqp_url() -> str:
-    return (os.environ.get("TRAINBRIDGE_TEST_AMQP_URL")
-            or os.environ.get("TRAINBRIDGE_AMQP_URL") or DEFAULT_AMQP_URL)
 
 
 def cpu_seconds(pid: int) -> float:

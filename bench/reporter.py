@@ -28,31 +28,30 @@ from pathlib import Path
 # bench/eventlog.py is named like the package: keep this folder off the import path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.append(str(_HERE.parent))  # the repository, for bench.support
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
+from bench import proc_usage
+from bench.support import database_url, free_port
 from eventlog import NewEvent, event_metadata
 from eventlog.artifacts import read_artifact, write_artifact
 from eventlog.migrate import upgrade
 from eventlog.postgres import Database, PostgresEventStore, create_pool
-from eventlog.settings import DEFAULT_DATABASE_URL, DatabaseSettings, asyncpg_dsn
+from eventlog.settings import DatabaseSettings
 from eventlog.contract.annotations import Answer, Radio
 from eventlog.contract.ndjson import prediction_lines, to_ndjson
 from fake_labelbox.control import FakeLabelboxControl
@@ -65,17 +64,6 @@ API_KEY = "bench-key"
 ROWS = 20
 
 
-def load_bench_module(name: str) -> ModuleType:
-    """bench/<name>.py (this folder is off sys.path on purpose)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", _HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-proc_usage = load_bench_module("proc_usage")
 
 
 @dataclass(frozen=True)
@@ -116,19 +104,6 @@ async def backend_cpu(url: str) -> dict[int, float]:
 def spent(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU of the backends between two readings (one connected meanwhile: all of it)."""
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def database_url(name: str) -> str:
-    base = os.environ.get("TRAINBRIDGE_TEST_DATABASE_URL") or os.environ.get(
-        "TRAINBRIDGE_DATABASE_URL", DEFAULT_DATABASE_URL)
-    return urlunsplit(urlsplit(asyncpg_dsn(base))._replace(path=f"/{name}"))
 
 
 def start_fake(port: int) -> subprocess.Popen[bytes]:
