@@ -5,7 +5,7 @@ into the project's own (:mod:`eventlog.postgres.errors`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeAlias, TypeVar
 
@@ -155,4 +155,44 @@ class Database:
                     raise
         finally:
             await self.pool.release(connection)
+
+    @asynccontextmanager
+    async def session_locks(self, keys: Sequence[tuple[int, int]]
+                            ) -> AsyncIterator[set[tuple[int, int]]]:
+        """Try to take many session advisory locks at once, on one connection of their own
+        and in one statement, never waiting; the block gets the keys it holds (those no other
+        session held) and all of them are released after it, in one statement."""
+        wanted = sorted(set(keys))
+        async with translated_errors(self.pool):
+            connection = await self.pool.acquire()
+        try:
+            try:
+                async with translated_errors(self.pool):
+                    rows = await connection.fetch(_TRY_LOCKS, [k[0] for k in wanted],
+                                                  [k[1] for k in wanted])
+            except BaseException:
+                connection.terminate()  # the locks may be ours
+                raise
+            held = {(r["a"], r["b"]) for r in rows if r["locked"]}
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        await connection.execute(_UNLOCK, [k[0] for k in held],
+                                                 [k[1] for k in held])
+                    except BaseException:
+                        connection.terminate()
+                        raise
+        finally:
+            await self.pool.release(connection)
+
+
+_TRY_LOCKS = """
+SELECT a, b, pg_try_advisory_lock(a, b) AS locked
+FROM unnest($1::int[], $2::int[]) AS k(a, b)
+"""
+_UNLOCK = """
+SELECT pg_advisory_unlock(a, b) FROM unnest($1::int[], $2::int[]) AS k(a, b)
+"""
 

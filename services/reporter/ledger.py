@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -53,7 +53,17 @@ class Ledger(Protocol):
         ``wait=False`` the block runs at once and gets ``False`` if another holds it."""
         ...
 
+    def run_locks(self, stream_ids: Sequence[str]
+                  ) -> AbstractAsyncContextManager[set[str]]:
+        """Try to take the locks of several runs at once, never waiting: the block gets the
+        runs whose lock it holds (those no other holder had)."""
+        ...
+
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]: ...
+
+    async def entries_of(self, stream_ids: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
+        """:meth:`entries` of several runs, in one read; a run with none is left out."""
+        ...
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
@@ -84,6 +94,10 @@ class Ledger(Protocol):
     async def save_checkpoint(self, name: str, position: LogPosition) -> None:
         """Move the checkpoint forward (never back)."""
         ...
+
+
+def _entry(row: Mapping[str, Any]) -> LedgerEntry:
+    return LedgerEntry(row["delivery_key"], row["state"], row["result"], row["error"])
 
 
 def _lock_key(stream_id: str) -> int:
@@ -136,13 +150,30 @@ class PostgresLedger:
         this process does."""
         return self._locks.session_lock((_LOCK_CLASS, _lock_key(stream_id)), wait=wait)
 
+    @asynccontextmanager
+    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[set[str]]:
+        """Session advisory locks on one connection of their own, taken and released in one
+        statement each."""
+        keys = {stream_id: (_LOCK_CLASS, _lock_key(stream_id)) for stream_id in stream_ids}
+        async with self._locks.session_locks(list(keys.values())) as held:
+            yield {stream_id for stream_id, key in keys.items() if key in held}
+
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         async with self._database.connection() as connection:
             rows = await connection.fetch(
                 "SELECT delivery_key, state, result, error FROM reporter_deliveries "
                 "WHERE stream_id = $1", stream_id)
-        return {r["delivery_key"]: LedgerEntry(r["delivery_key"], r["state"], r["result"],
-                                               r["error"]) for r in rows}
+        return {r["delivery_key"]: _entry(r) for r in rows}
+
+    async def entries_of(self, stream_ids: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
+        async with self._database.connection() as connection:
+            rows = await connection.fetch(
+                "SELECT stream_id, delivery_key, state, result, error FROM reporter_deliveries "
+                "WHERE stream_id = ANY($1::text[])", list(stream_ids))
+        found: dict[str, dict[str, LedgerEntry]] = {}
+        for r in rows:
+            found.setdefault(r["stream_id"], {})[r["delivery_key"]] = _entry(r)
+        return found
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,

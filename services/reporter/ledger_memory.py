@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -54,9 +54,27 @@ class InMemoryLedger:
         async with lock:
             yield True
 
+    @asynccontextmanager
+    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[set[str]]:
+        held = set()
+        try:
+            for stream_id in dict.fromkeys(stream_ids):
+                lock = self._locks.setdefault(stream_id, asyncio.Lock())
+                if not lock.locked():
+                    await lock.acquire()  # free: taken at once
+                    held.add(stream_id)
+            yield held
+        finally:
+            for stream_id in held:
+                self._locks[stream_id].release()
+
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         return {r.delivery_key: LedgerEntry(r.delivery_key, r.state, r.result, r.error)
                 for r in self.rows.values() if r.stream_id == stream_id}
+
+    async def entries_of(self, stream_ids: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
+        found = {stream_id: await self.entries(stream_id) for stream_id in stream_ids}
+        return {stream_id: entries for stream_id, entries in found.items() if entries}
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
