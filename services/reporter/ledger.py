@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from uuid import UUID
 from eventlog import LogPosition
 from eventlog.events import LOG_START
 from eventlog.postgres import Database
+from eventlog.postgres.pool import SessionLocks
 from services.reporter.audit import AUDIT_COLUMNS, AuditEntry, PostgresAuditLog, audit_values
 from services.reporter.group_commit import GroupCommit
 
@@ -44,6 +45,19 @@ class ParkedDelivery:
     state: str
 
 
+class HeldRunLocks(Protocol):
+    """The locks of several runs, taken together (:meth:`Ledger.run_locks`)."""
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The runs whose lock is held (and not released yet)."""
+        ...
+
+    async def release(self, stream_ids: Collection[str]) -> None:
+        """Release these runs' locks now, together; the others stay held."""
+        ...
+
+
 class Ledger(Protocol):
     """What the reporter has delivered of each run, and the per-run lock."""
 
@@ -54,9 +68,10 @@ class Ledger(Protocol):
         ...
 
     def run_locks(self, stream_ids: Sequence[str]
-                  ) -> AbstractAsyncContextManager[set[str]]:
+                  ) -> AbstractAsyncContextManager[HeldRunLocks]:
         """Try to take the locks of several runs at once, never waiting: the block gets the
-        runs whose lock it holds (those no other holder had)."""
+        runs whose lock it holds (those no other holder had), may release some of them early,
+        and releases the rest when it ends."""
         ...
 
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]: ...
@@ -94,6 +109,22 @@ class Ledger(Protocol):
     async def save_checkpoint(self, name: str, position: LogPosition) -> None:
         """Move the checkpoint forward (never back)."""
         ...
+
+
+class _PostgresRunLocks:
+    def __init__(self, locks: SessionLocks, keys: Mapping[str, tuple[int, int]]) -> None:
+        self._locks = locks
+        self._keys = {s: key for s, key in keys.items() if key in locks.held}
+        """The held runs' keys (two runs of a batch may share one: hashes collide)."""
+
+    @property
+    def held(self) -> frozenset[str]:
+        return frozenset(s for s, key in self._keys.items() if key in self._locks.held)
+
+    async def release(self, stream_ids: Collection[str]) -> None:
+        released = {s: self._keys.pop(s) for s in stream_ids if s in self._keys}
+        shared = set(self._keys.values())  # a key another held run still needs stays
+        await self._locks.release({key for key in released.values() if key not in shared})
 
 
 def _entry(row: Mapping[str, Any]) -> LedgerEntry:
@@ -151,12 +182,12 @@ class PostgresLedger:
         return self._locks.session_lock((_LOCK_CLASS, _lock_key(stream_id)), wait=wait)
 
     @asynccontextmanager
-    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[set[str]]:
-        """Session advisory locks on one connection of their own, taken and released in one
-        statement each."""
+    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[HeldRunLocks]:
+        """Session advisory locks on one connection of their own, taken in one statement;
+        those released together, in one."""
         keys = {stream_id: (_LOCK_CLASS, _lock_key(stream_id)) for stream_id in stream_ids}
-        async with self._locks.session_locks(list(keys.values())) as held:
-            yield {stream_id for stream_id, key in keys.items() if key in held}
+        async with self._locks.session_locks(list(keys.values())) as locks:
+            yield _PostgresRunLocks(locks, keys)
 
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         async with self._database.connection() as connection:

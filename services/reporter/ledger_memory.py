@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from services.reporter.ledger import (
     DELIVERED,
     PARKED,
     REDRIVE_REQUESTED,
+    HeldRunLocks,
     LedgerEntry,
     ParkedDelivery,
 )
@@ -34,6 +35,21 @@ class _Row:
     result: dict[str, Any]
     error: str | None
     updated: int
+
+
+@dataclass
+class _InMemoryRunLocks:
+    locks: dict[str, asyncio.Lock]
+    runs: set[str] = field(default_factory=set)
+
+    @property
+    def held(self) -> frozenset[str]:
+        return frozenset(self.runs)
+
+    async def release(self, stream_ids: Collection[str]) -> None:
+        for stream_id in self.runs.intersection(stream_ids):
+            self.runs.discard(stream_id)
+            self.locks[stream_id].release()
 
 
 class InMemoryLedger:
@@ -55,18 +71,17 @@ class InMemoryLedger:
             yield True
 
     @asynccontextmanager
-    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[set[str]]:
-        held = set()
+    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[HeldRunLocks]:
+        held = _InMemoryRunLocks(self._locks)
         try:
             for stream_id in dict.fromkeys(stream_ids):
                 lock = self._locks.setdefault(stream_id, asyncio.Lock())
                 if not lock.locked():
                     await lock.acquire()  # free: taken at once
-                    held.add(stream_id)
+                    held.runs.add(stream_id)
             yield held
         finally:
-            for stream_id in held:
-                self._locks[stream_id].release()
+            await held.release(set(held.runs))
 
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         return {r.delivery_key: LedgerEntry(r.delivery_key, r.state, r.result, r.error)

@@ -20,7 +20,7 @@ from eventlog import (
     json_logs,
 )
 from eventlog.contract import STREAM_PREFIX, model_run_id_of
-from services.reporter.acknowledgement_reads import BatchedRunReads
+from services.reporter.batched_run_locks import BatchedRunLocks
 from services.reporter.calls import error_text
 from services.reporter.deliverer import Deliverer, DeliveryOutcome
 from services.reporter.ledger import DELIVERED, PARKED, Ledger, LedgerEntry
@@ -73,7 +73,7 @@ class Reconciler:
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
         self._acknowledge_slots = asyncio.Semaphore(acknowledge_concurrency)
-        self._acknowledgement_reads = BatchedRunReads(store, ledger)
+        self._acknowledgement_locks = BatchedRunLocks(store, ledger)
         self._acknowledging = 0
         self._no_acknowledgements = asyncio.Event()
         self._no_acknowledgements.set()
@@ -129,7 +129,7 @@ class Reconciler:
         run, this one leaves, telling a holder here to read the stream on before its next
         delivery (the acknowledgement comes first in its plan); ``reconcile`` on the
         trainer's next event (and the sweeper) are the backstops. The acknowledgements
-        waiting at the same time are locked and read together (:class:`BatchedRunReads`)."""
+        waiting at the same time are locked and read together (:class:`BatchedRunLocks`)."""
         if not stream_id.startswith(STREAM_PREFIX):
             return
         self._metrics.reconciles.labels("acknowledge").inc()
@@ -139,7 +139,7 @@ class Reconciler:
         self._no_acknowledgements.clear()
         try:
             async with (self._acknowledge_slots,
-                        self._acknowledgement_reads.hold(stream_id) as locked):
+                        self._acknowledgement_locks.hold(stream_id) as locked):
                 if locked is not None:
                     await self._deliver_next(_Run(stream_id, locked.events, locked.ledger),
                                              acknowledgement_only=True)

@@ -206,15 +206,40 @@ async def test_a_runs_lock_is_held_by_one_holder_at_a_time(ledger: Ledger) -> No
 
 async def test_run_locks_takes_the_free_locks_of_several_runs_at_once(ledger: Ledger) -> None:
     async with (ledger.run_lock("model_run-held"),
-                ledger.run_locks(["model_run-a", "model_run-held", "model_run-b"]) as held):
-        assert held == {"model_run-a", "model_run-b"}
+                ledger.run_locks(["model_run-a", "model_run-held", "model_run-b"]) as locks):
+        assert locks.held == {"model_run-a", "model_run-b"}
         async with ledger.run_lock("model_run-a", wait=False) as taken_elsewhere:
             assert not taken_elsewhere
 
-    async with ledger.run_locks(["model_run-a", "model_run-held"]) as after:
-        assert after == {"model_run-a", "model_run-held"}  # released after the block
-    async with ledger.run_lock("model_run-a", wait=False) as free_again:
+        await locks.release(["model_run-a"])  # early, alone
+
+        assert locks.held == {"model_run-b"}
+        async with ledger.run_lock("model_run-a", wait=False) as released:
+            assert released
+        async with ledger.run_lock("model_run-b", wait=False) as still_held:
+            assert not still_held
+
+    async with ledger.run_locks(["model_run-b", "model_run-held", "model_run-b"]) as after:
+        assert after.held == {"model_run-b", "model_run-held"}  # all released after the block
+    async with ledger.run_lock("model_run-b", wait=False) as free_again:
         assert free_again
+
+
+async def test_a_lock_two_runs_share_is_released_with_the_last_of_them(
+    postgres_ledger: Ledger,
+) -> None:
+    """Run locks are 32-bit hashes: two runs of a batch may share one."""
+    one, other = "model_run-c18041", "model_run-c37102"  # their hashes collide
+    async with postgres_ledger.run_locks([one, other]) as locks:
+        assert locks.held == {one, other}
+
+        await locks.release([one])
+
+        async with postgres_ledger.run_lock(one, wait=False) as taken:
+            assert not taken  # still held: the other run needs the same lock
+        await locks.release([other])
+        async with postgres_ledger.run_lock(one, wait=False) as taken:
+            assert taken
 
 
 async def test_entries_of_reads_the_ledgers_of_several_runs(ledger: Ledger) -> None:

@@ -1,4 +1,4 @@
-"""The acknowledgement lane's batched locks and reads (:class:`BatchedRunReads`), on the
+"""The acknowledgement lane's batched locks and reads (:class:`BatchedRunLocks`), on the
 in-memory twins: which runs go together, who gets a run, and how long its lock is held."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 
 from eventlog import RecordedEvent, StoreUnavailableError
 from eventlog.memory import InMemoryEventStore
-from services.reporter.acknowledgement_reads import BatchedRunReads, LockedRun
 from services.reporter.audit import InMemoryAuditLog
+from services.reporter.batched_run_locks import BatchedRunLocks, LockedRun
 from services.reporter.bootstrap import ReporterAdapters, wire_reporter
-from services.reporter.ledger import DELIVERED
+from services.reporter.ledger import DELIVERED, HeldRunLocks
 from services.reporter.ledger_memory import InMemoryLedger
 from tests.reporter import events as ev
 from tests.reporter.fake_port import RecordingLabelbox
@@ -33,7 +33,7 @@ class GatedLedger(InMemoryLedger):
         self.gate.set()
 
     @asynccontextmanager
-    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[set[str]]:
+    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[HeldRunLocks]:
         self.batches.append(list(stream_ids))
         await self.gate.wait()
         async with super().run_locks(stream_ids) as held:
@@ -64,7 +64,7 @@ async def got_all(got: dict[str, LockedRun | None], count: int) -> None:
         await asyncio.sleep(0.001)
 
 
-async def hold_and_keep(reads: BatchedRunReads, stream_id: str, release: asyncio.Event,
+async def hold_and_keep(reads: BatchedRunLocks, stream_id: str, release: asyncio.Event,
                         got: dict[str, LockedRun | None]) -> None:
     async with reads.hold(stream_id) as run:
         got[stream_id] = run
@@ -74,7 +74,7 @@ async def hold_and_keep(reads: BatchedRunReads, stream_id: str, release: asyncio
 async def test_a_run_alone_is_locked_and_read_at_once(
     store: InMemoryEventStore, ledger: GatedLedger,
 ) -> None:
-    reads = BatchedRunReads(store, ledger)
+    reads = BatchedRunLocks(store, ledger)
 
     async with reads.hold("model_run-run-1") as run:
         assert run is not None
@@ -91,7 +91,7 @@ async def test_a_run_alone_is_locked_and_read_at_once(
 async def test_runs_asking_while_a_batch_is_read_go_together_in_the_next(
     store: InMemoryEventStore, ledger: GatedLedger,
 ) -> None:
-    reads = BatchedRunReads(store, ledger)
+    reads = BatchedRunLocks(store, ledger)
     release, got = asyncio.Event(), dict[str, LockedRun | None]()
     ledger.gate.clear()
     first = asyncio.create_task(hold_and_keep(reads, "model_run-run-1", release, got))
@@ -111,7 +111,7 @@ async def test_runs_asking_while_a_batch_is_read_go_together_in_the_next(
 async def test_a_run_locked_elsewhere_or_twice_in_a_batch_is_not_read_for_the_caller(
     store: InMemoryEventStore, ledger: GatedLedger,
 ) -> None:
-    reads = BatchedRunReads(store, ledger)
+    reads = BatchedRunLocks(store, ledger)
     release, got = asyncio.Event(), dict[str, LockedRun | None]()
     duplicate: list[LockedRun | None] = []
 
@@ -136,32 +136,83 @@ async def test_a_run_locked_elsewhere_or_twice_in_a_batch_is_not_read_for_the_ca
     assert duplicate == [None]  # the same run twice: one caller gets it
 
 
-async def test_a_batchs_locks_are_held_until_its_last_caller_leaves(
+async def test_each_runs_lock_is_released_when_its_caller_is_done_not_with_its_batch(
     store: InMemoryEventStore, ledger: GatedLedger,
 ) -> None:
-    reads = BatchedRunReads(store, ledger)
-    slow_release, got = asyncio.Event(), dict[str, LockedRun | None]()
+    reads = BatchedRunLocks(store, ledger)
+    slow_release, quick_release = asyncio.Event(), asyncio.Event()
+    got: dict[str, LockedRun | None] = {}
     ledger.gate.clear()
-    slow = asyncio.create_task(hold_and_keep(reads, "model_run-run-1", slow_release, got))
+    first = asyncio.create_task(hold_and_keep(reads, "model_run-run-1", slow_release, got))
     await asyncio.sleep(0.01)
+    batch = [asyncio.create_task(hold_and_keep(reads, "model_run-run-2", slow_release, got)),
+             asyncio.create_task(hold_and_keep(reads, "model_run-run-3", quick_release, got))]
     ledger.gate.set()
-    quick_release = asyncio.Event()
-    quick = [asyncio.create_task(hold_and_keep(reads, f"model_run-{run}", quick_release, got))
-             for run in ("run-2", "run-3")]
     await asyncio.wait_for(got_all(got, 3), 10)
+    assert ledger.batches[1] == ["model_run-run-2", "model_run-run-3"]
 
     quick_release.set()
-    await asyncio.gather(*quick)
-    async with ledger.run_locks(["model_run-run-1", "model_run-run-2"]) as free:
-        assert free == {"model_run-run-2"}  # run-1's batch is still held
+    await asyncio.wait_for(batch[1], 10)  # returns with its lock released
+    async with ledger.run_locks(["model_run-run-2", "model_run-run-3"]) as free:
+        assert free.held == {"model_run-run-3"}  # run-2, of the same batch, is still held
     slow_release.set()
-    await slow
+    await asyncio.gather(first, batch[0])
+    async with ledger.run_locks(["model_run-run-1", "model_run-run-2"]) as free:
+        assert free.held == {"model_run-run-1", "model_run-run-2"}
+
+
+async def test_a_caller_whose_block_failed_can_lock_its_run_again_at_once(
+    store: InMemoryEventStore, ledger: GatedLedger,
+) -> None:
+    """A delivery whose record met an outage is tried again by the consumer at once: it must
+    find its run free, not held by its own earlier batch."""
+    reads = BatchedRunLocks(store, ledger)
+    release, got = asyncio.Event(), dict[str, LockedRun | None]()
+    ledger.gate.clear()
+    other = asyncio.create_task(hold_and_keep(reads, "model_run-run-2", release, got))
+    await asyncio.sleep(0.01)
+
+    async def failing() -> None:
+        async with reads.hold("model_run-run-1") as run:
+            assert run is not None
+            raise StoreUnavailableError("the record met an outage")
+
+    failed = asyncio.create_task(failing())
+    ledger.gate.set()
+    with pytest.raises(StoreUnavailableError):
+        await asyncio.wait_for(failed, 10)
+    async with reads.hold("model_run-run-1") as again:
+        assert again is not None
+    release.set()
+    await other
+
+
+async def test_a_caller_cancelled_before_its_run_was_read_leaves_no_lock_behind(
+    store: InMemoryEventStore, ledger: GatedLedger,
+) -> None:
+    reads = BatchedRunLocks(store, ledger)
+    ledger.gate.clear()
+
+    async def hold(stream_id: str) -> None:
+        async with reads.hold(stream_id):
+            pass
+
+    waiting = asyncio.create_task(hold("model_run-run-1"))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    ledger.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.wait_for(hold("model_run-run-2"), 10)  # the lane goes on
+
+    async with ledger.run_locks(["model_run-run-1"]) as free:
+        assert free.held == {"model_run-run-1"}
 
 
 async def test_a_database_outage_reaches_every_caller_of_the_batch_with_its_own_error(
     ledger: GatedLedger,
 ) -> None:
-    reads = BatchedRunReads(UnreachableStore(), ledger)
+    reads = BatchedRunLocks(UnreachableStore(), ledger)
     ledger.gate.clear()
 
     async def hold(stream_id: str) -> None:
@@ -176,7 +227,7 @@ async def test_a_database_outage_reaches_every_caller_of_the_batch_with_its_own_
     assert all(isinstance(e, StoreUnavailableError) for e in errors)
     assert errors[0] is not errors[1]
     async with ledger.run_locks(["model_run-run-1", "model_run-run-2"]) as free:
-        assert free == {"model_run-run-1", "model_run-run-2"}  # nothing left held
+        assert free.held == {"model_run-run-1", "model_run-run-2"}  # nothing left held
 
 
 async def test_acknowledgements_arriving_together_are_each_sent_once_from_fewer_reads(
