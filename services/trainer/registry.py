@@ -43,6 +43,22 @@ def load_pipelines(found: Iterable[EntryPoint] | None = None) -> dict[str, Pipel
     return pipelines
 
 
+def pipeline_reference(pipeline: Pipeline) -> str:
+    """Where ``pipeline``'s class is, as an entry point names it (``module:Class``)."""
+    cls = type(pipeline)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def pipeline_at(reference: str, model_type: str) -> Pipeline:
+    """The pipeline made by the class at ``reference`` (:func:`pipeline_reference`), checked
+    as :func:`load_pipelines` checks it; it must train ``model_type``."""
+    [pipeline] = load_pipelines([EntryPoint(model_type, reference, GROUP)]).values()
+    if pipeline.model_type != model_type:
+        raise PipelineRegistryError(
+            f"{reference} trains {pipeline.model_type!r}, not {model_type!r}")
+    return pipeline
+
+
 def pipeline_modules() -> list[str]:
     """The modules the registered pipelines live in (not imported here)."""
     return sorted({entry_point.module for entry_point in entry_points(group=GROUP)})

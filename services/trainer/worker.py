@@ -41,6 +41,7 @@ from services.trainer.jobs import TrainingJob, TrainingJobs
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.pipeline import DataError, Pipeline
 from services.trainer.progress import ProgressThrottle, StageLog
+from services.trainer.registry import pipeline_reference
 from services.trainer.settings import TrainerSettings
 from services.trainer.unit_of_work import TrainerStore
 
@@ -248,6 +249,7 @@ class TrainingWorker:
             model_type=job.model_type, model_run_id=job.model_run_id, examples=examples,
             artifacts_prefix=join(self._settings.artifacts_url, job.stream_id,
                                   f"attempt-{job.attempt}"),
+            pipeline=pipeline_reference(pipeline),
         )
 
         stages = StageLog(job.stream_id,

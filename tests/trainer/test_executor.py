@@ -20,6 +20,7 @@ from services.trainer.executor import (
     TrainingFailure,
     TrainingTask,
 )
+from services.trainer.registry import load_pipelines, pipeline_reference
 from tests.trainer.datasets import label_of, text_examples
 
 
@@ -29,6 +30,7 @@ def task(tmp_path: Path, model_type: str = "text_single_classification", **kw: o
         model_type=model_type, model_run_id="run-1",
         examples=kw.pop("examples", text_examples(150, unlabelled=5)),  # type: ignore[arg-type]
         artifacts_prefix=f"file://{tmp_path}/model_run-run-1/attempt-1",
+        pipeline=pipeline_reference(load_pipelines()[model_type]),
     )
 
 

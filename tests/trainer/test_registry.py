@@ -20,6 +20,8 @@ from services.trainer.registry import (
     announce,
     installed,
     load_pipelines,
+    pipeline_at,
+    pipeline_reference,
 )
 
 
@@ -81,6 +83,27 @@ def test_two_pipelines_claiming_one_model_type_are_refused() -> None:
     ]
     with pytest.raises(PipelineRegistryError, match="two pipelines claim"):
         load_pipelines(twice)
+
+
+def test_a_training_child_finds_its_pipeline_by_reference_alone(
+    installed_plugin: None,
+) -> None:
+    """The trainer hands each child its pipeline's place; the child makes that one pipeline,
+    the same as the registry made it, without reading every package's entry points."""
+    for model_type, pipeline in load_pipelines().items():
+        found = pipeline_at(pipeline_reference(pipeline), model_type)
+
+        assert type(found) is type(pipeline)
+        assert found.model_type == model_type
+
+
+def test_a_reference_to_another_model_types_pipeline_is_refused() -> None:
+    text = pipeline_reference(load_pipelines()["text_single_classification"])
+
+    with pytest.raises(PipelineRegistryError, match="not 'ner'"):
+        pipeline_at(text, "ner")
+    with pytest.raises(PipelineRegistryError, match="failed to load"):
+        pipeline_at("no_such_module:Pipeline", "ner")
 
 
 async def test_the_trainer_announces_exactly_its_pipelines_for_get_models() -> None:
