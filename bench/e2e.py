@@ -1031,10 +1031,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reporter-concurrency", type=int, default=32,
                         help="TRAINBRIDGE_REPORTER_CONCURRENCY and _LABELBOX_THREADS, and the "
                              "baseline's threads (default: %(default)s)")
-    parser.add_argument("--acknowledge-concurrency", type=int, default=8,
+    parser.add_argument("--acknowledge-concurrency", type=int, default=32,
                         help="TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY: runs the reporter "
-                             "acknowledges at once, on threads of their own "
-                             "(default: %(default)s)")
+                             "acknowledges at once, on threads of their own; sized for 100 "
+                             "webhooks/s, at least the rate times a call's time under that "
+                             "load (default: %(default)s)")
     parser.add_argument("--reporter-pool-size", type=int, default=10,
                         help="the reporter's TRAINBRIDGE_DATABASE_POOL_SIZE (its statement "
                              "pool; run locks hold connections of their own) "
