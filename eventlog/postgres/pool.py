@@ -161,9 +161,9 @@ class Database:
     async def session_locks(self, keys: Sequence[tuple[int, int]]
                             ) -> AsyncIterator[SessionLocks]:
         """Try to take many session advisory locks at once, on one connection of their own
-        and in one statement, never waiting. The block gets the keys it holds (those no other
-        session held); it may release some early (:meth:`SessionLocks.release`), and the
-        rest are released after it."""
+        and in one statement, never waiting. The block gets them as :class:`SessionLocks`:
+        the keys it holds (those no other session held), some of which it may release early;
+        the rest are released after it."""
         wanted = sorted(set(keys))
         async with translated_errors(self.pool):
             connection = await self.pool.acquire()

@@ -8,8 +8,9 @@ its way are released together in the next.
 Nothing is weakened: each run of a batch is read only after its lock is held, and its lock is
 released only after its caller is done (its delivery recorded), before the caller goes on. A
 run whose lock another holder has (another reporter, this one's main lane or an earlier
-batch) is not read, and neither is the same run asked for twice in one batch: that caller
-hears ``None``, as from a lock it could not take.
+batch) is not read: its caller hears ``None``, as from a lock it could not take. Nor does a
+second caller of the same run in one batch (a duplicate message) get it: the first caller
+still waiting for the read does.
 
 A failure to lock or read a batch reaches every caller of the batch (each its own error). A
 failed release closes the batch's connection, and with it the locks of the batch's runs whose
@@ -39,10 +40,12 @@ class LockedRun:
 
 @dataclass
 class _Batch:
-    stream_ids: list[str] = field(default_factory=list)
+    claims: dict[str, list[object]] = field(default_factory=dict)
+    """Per run asked for, its callers still waiting for the read, in the order they came: the
+    first of them gets the run (a later one is a duplicate, and hears ``None``)."""
     read: asyncio.Future[dict[str, LockedRun]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
-    """The runs locked and read, once they are."""
+    """The runs locked and read (those a caller still waited for), once they are."""
     members: int = 0
     done_with: set[str] = field(default_factory=set)
     """Runs whose callers are done: their locks are to be released."""
@@ -55,21 +58,33 @@ class _Batch:
         # Its callers may all have been cancelled before an error came: nobody to log it.
         self.read.add_done_callback(lambda read: read.cancelled() or read.exception())
 
-    def leave(self, stream_id: str | None) -> asyncio.Event | None:
-        """A caller is done (with ``stream_id``'s lock, if it held it): what tells it that
-        the lock is released."""
+    def join(self, stream_id: str) -> object:
+        self.members += 1
+        claim = object()
+        self.claims.setdefault(stream_id, []).append(claim)
+        return claim
+
+    def got(self, stream_id: str, claim: object) -> LockedRun | None:
+        """The run, if this claim is the one that gets it."""
+        read = self.read
+        if (not read.done() or read.cancelled() or read.exception() is not None
+                or self.claims[stream_id][0] is not claim):
+            return None
+        return read.result().get(stream_id)
+
+    def leave(self, stream_id: str, claim: object) -> asyncio.Event | None:
+        """A caller is done: what tells it that its run's lock is released, if it held it.
+        One that leaves before the read gives its claim up (a duplicate behind it gets the
+        run)."""
         self.members -= 1
         self.changed.set()
-        if stream_id is None or self.over:
+        if not self.read.done():
+            self.claims[stream_id].remove(claim)
+            return None
+        if self.got(stream_id, claim) is None or self.over:
             return None
         self.done_with.add(stream_id)
         return self.released.setdefault(stream_id, asyncio.Event())
-
-    def holds(self, stream_id: str) -> bool:
-        """The run was locked and read for this batch."""
-        read = self.read
-        return (read.done() and not read.cancelled() and read.exception() is None
-                and stream_id in read.result())
 
     def end(self) -> None:
         self.over = True
@@ -93,25 +108,21 @@ class BatchedRunLocks:
         batch = self._forming
         if batch is None:
             batch = self._forming = _Batch()
-        first = stream_id not in batch.stream_ids
-        if first:
-            batch.stream_ids.append(stream_id)
-        batch.members += 1
+        claim = batch.join(stream_id)
         try:
             if not self._reading:
                 self._start_next()
             try:
-                runs = await asyncio.shield(batch.read)
+                await asyncio.shield(batch.read)
             except StoreUnavailableError as exc:  # each caller its own error
                 raise StoreUnavailableError(str(exc)) from exc
             except Exception as exc:
-                raise RuntimeError(f"the runs {batch.stream_ids} could not be locked and "
-                                   f"read: {exc!r}") from exc
-            yield runs.get(stream_id) if first else None
+                raise RuntimeError(f"the runs {sorted(batch.claims)} could not be locked "
+                                   f"and read: {exc!r}") from exc
+            yield batch.got(stream_id, claim)
         finally:
-            # A first caller cancelled before its run was read: the batch releases it then.
-            released = batch.leave(stream_id if first else None)
-            if released is not None and batch.holds(stream_id):
+            released = batch.leave(stream_id, claim)
+            if released is not None:
                 await released.wait()
 
     def _start_next(self) -> None:
@@ -134,17 +145,19 @@ class BatchedRunLocks:
                 "the reporter stopped before these runs were locked and read"))
             self._start_next()
         elif failure is not None:  # a failed release closed the connection: no lock is left
-            logger.warning("releasing the locks of %s: %r", batch.stream_ids, failure)
+            logger.warning("releasing the locks of %s: %r", sorted(batch.claims), failure)
         batch.end()
 
     async def _lock_and_read(self, batch: _Batch) -> None:
-        async with self._ledger.run_locks(batch.stream_ids) as locks:
-            held = sorted(locks.held)
+        async with self._ledger.run_locks(list(batch.claims)) as locks:
+            held = sorted(s for s in locks.held if batch.claims[s])
             streams, ledgers = ({}, {}) if not held else await asyncio.gather(
                 self._store.read_streams(held), self._ledger.entries_of(held))
-            batch.read.set_result({
-                s: LockedRun(streams.get(s, []), ledgers.get(s, {}) if s in streams else {})
-                for s in held})
+            read = {s: LockedRun(streams.get(s, []), ledgers.get(s, {}))
+                    for s in held if batch.claims[s]}
+            batch.read.set_result(read)
+            # Runs whose callers all left meanwhile go before the next batch tries them.
+            await locks.release([s for s in locks.held if s not in read])
             self._start_next()
             await self._release_as_callers_leave(batch, locks)
 
@@ -155,8 +168,7 @@ class BatchedRunLocks:
                 releasing, batch.done_with = batch.done_with, set()
                 await locks.release(releasing)
                 for stream_id in releasing:
-                    if stream_id in batch.released:
-                        batch.released[stream_id].set()
+                    batch.released[stream_id].set()
             if batch.members == 0 and not batch.done_with:
                 return
             await batch.changed.wait()

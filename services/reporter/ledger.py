@@ -14,8 +14,7 @@ from uuid import UUID
 
 from eventlog import LogPosition
 from eventlog.events import LOG_START
-from eventlog.postgres import Database
-from eventlog.postgres.pool import SessionLocks
+from eventlog.postgres import Database, SessionLocks
 from services.reporter.audit import AUDIT_COLUMNS, AuditEntry, PostgresAuditLog, audit_values
 from services.reporter.group_commit import GroupCommit
 

@@ -77,7 +77,7 @@ class InMemoryLedger:
             for stream_id in dict.fromkeys(stream_ids):
                 lock = self._locks.setdefault(stream_id, asyncio.Lock())
                 if not lock.locked():
-                    await lock.acquire()  # free: taken at once
+                    await lock.acquire()  # free (unless a waiter its release woke is first)
                     held.runs.add(stream_id)
             yield held
         finally:

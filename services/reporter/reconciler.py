@@ -52,6 +52,12 @@ class _Run:
     next delivery."""
     _plan: tuple[int, RunPlan | None] | None = None
 
+    @classmethod
+    def read(cls, stream_id: str, events: list[RecordedEvent],
+             ledger: dict[str, LedgerEntry]) -> _Run:
+        """As read from the log: a run with no events has nothing delivered either."""
+        return cls(stream_id, events, ledger if events else {})
+
     @property
     def next_version(self) -> int:
         return self.events[-1].stream_version + 1 if self.events else 1
@@ -141,7 +147,7 @@ class Reconciler:
             async with (self._acknowledge_slots,
                         self._acknowledgement_locks.hold(stream_id) as locked):
                 if locked is not None:
-                    await self._deliver_next(_Run(stream_id, locked.events, locked.ledger),
+                    await self._deliver_next(_Run.read(stream_id, locked.events, locked.ledger),
                                              acknowledgement_only=True)
                 else:
                     self._tell_holder(stream_id)
@@ -163,7 +169,7 @@ class Reconciler:
         holding the run's lock, nothing else records its deliveries meanwhile."""
         events, ledger = await asyncio.gather(self._store.read_stream(stream_id),
                                               self._ledger.entries(stream_id))
-        return _Run(stream_id, events, ledger if events else {})
+        return _Run.read(stream_id, events, ledger)
 
     async def _read_on(self, run: _Run) -> bool:
         """Read what was appended to the run's stream since; ``True`` if anything was."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
@@ -43,15 +44,28 @@ def load_pipelines(found: Iterable[EntryPoint] | None = None) -> dict[str, Pipel
     return pipelines
 
 
-def pipeline_reference(pipeline: Pipeline) -> str:
-    """Where ``pipeline``'s class is, as an entry point names it (``module:Class``)."""
+def pipeline_reference(pipeline: Pipeline) -> str | None:
+    """Where ``pipeline``'s class is, as an entry point names it (``module:Class``), if that
+    name leads back to it; ``None`` for a class no such name finds (one made by a function,
+    or in ``__main__``)."""
     cls = type(pipeline)
+    found: object = sys.modules.get(cls.__module__)
+    for name in cls.__qualname__.split("."):
+        found = getattr(found, name, None)
+    if found is not cls or cls.__module__ == "__main__":
+        return None
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def pipeline_at(reference: str, model_type: str) -> Pipeline:
+def pipeline_at(reference: str | None, model_type: str) -> Pipeline:
     """The pipeline made by the class at ``reference`` (:func:`pipeline_reference`), checked
-    as :func:`load_pipelines` checks it; it must train ``model_type``."""
+    as :func:`load_pipelines` checks it; it must train ``model_type``. Without a reference,
+    the registered pipeline of ``model_type`` (every entry point read)."""
+    if reference is None:
+        registered = load_pipelines()
+        if model_type not in registered:
+            raise PipelineRegistryError(f"no registered pipeline trains {model_type!r}")
+        return registered[model_type]
     [pipeline] = load_pipelines([EntryPoint(model_type, reference, GROUP)]).values()
     if pipeline.model_type != model_type:
         raise PipelineRegistryError(

@@ -209,6 +209,34 @@ async def test_a_caller_cancelled_before_its_run_was_read_leaves_no_lock_behind(
         assert free.held == {"model_run-run-1"}
 
 
+async def test_a_duplicate_gets_the_run_when_the_first_caller_left_before_the_read(
+    store: InMemoryEventStore, ledger: GatedLedger,
+) -> None:
+    """The consumer requeues a cancelled delivery; its redelivery may join the same batch."""
+    reads = BatchedRunLocks(store, ledger)
+    ledger.gate.clear()
+    release, kept = asyncio.Event(), dict[str, LockedRun | None]()
+    first_batch = asyncio.create_task(hold_and_keep(reads, "model_run-run-2", release, kept))
+    await asyncio.sleep(0.01)  # run-2's batch is on its way: the next two go together
+    got: list[LockedRun | None] = []
+
+    async def hold(stream_id: str) -> None:
+        async with reads.hold(stream_id) as run:
+            got.append(run)
+
+    cancelled = asyncio.create_task(hold("model_run-run-1"))
+    redelivered = asyncio.create_task(hold("model_run-run-1"))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    ledger.gate.set()
+    await asyncio.wait_for(redelivered, 10)
+    release.set()
+    await first_batch
+
+    assert len(got) == 1 and got[0] is not None  # the duplicate got it
+    assert ledger.batches[1] == ["model_run-run-1"]
+
+
 async def test_a_database_outage_reaches_every_caller_of_the_batch_with_its_own_error(
     ledger: GatedLedger,
 ) -> None:

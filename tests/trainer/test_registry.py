@@ -97,6 +97,20 @@ def test_a_training_child_finds_its_pipeline_by_reference_alone(
         assert found.model_type == model_type
 
 
+def test_a_pipeline_class_no_name_leads_back_to_is_found_through_the_registry() -> None:
+    def make() -> type[TextClassification]:
+        class Made(TextClassification):  # made by a function: `module:Class` cannot name it
+            model_type = "made"
+        return Made
+
+    made = make()()
+
+    assert pipeline_reference(made) is None
+    assert isinstance(pipeline_at(None, "text_single_classification"), TextClassification)
+    with pytest.raises(PipelineRegistryError, match="no registered pipeline trains 'made'"):
+        pipeline_at(None, "made")
+
+
 def test_a_reference_to_another_model_types_pipeline_is_refused() -> None:
     text = pipeline_reference(load_pipelines()["text_single_classification"])
 
