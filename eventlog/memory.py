@@ -159,10 +159,6 @@ class InMemoryEventStore:
             e for e in self._state.streams.get(stream_id, []) if e.stream_version >= from_version
         ]
 
-    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        streams = self._state.streams
-        return {s: list(streams[s]) for s in dict.fromkeys(stream_ids) if streams.get(s)}
-
     async def read_all(
         self, after: LogPosition = LOG_START, *, limit: int = 500
     ) -> list[RecordedEvent]:

@@ -63,11 +63,6 @@ class EventStoreOf(Protocol[U_co]):
         """The stream's events from ``from_version`` on, in stream order."""
         ...
 
-    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        """Several whole streams in one read, each in stream order; a stream with no events
-        is left out."""
-        ...
-
     async def read_all(
         self, after: LogPosition = LOG_START, *, limit: int = 500
     ) -> list[RecordedEvent]:

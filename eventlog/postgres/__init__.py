@@ -6,15 +6,7 @@ revision), :mod:`~eventlog.postgres.store` (events, inbox, unit of work) and
 
 from eventlog.postgres.errors import translated_errors
 from eventlog.postgres.outbox import OutboxBatch, OutboxEntry, PostgresOutbox
-from eventlog.postgres.pool import (
-    Connection,
-    Database,
-    Pool,
-    SessionLocks,
-    create_pool,
-    ping,
-    pooled,
-)
+from eventlog.postgres.pool import Connection, Database, Pool, create_pool, ping, pooled
 from eventlog.postgres.schema import (
     MIGRATE,
     SCHEMA_REVISION,
@@ -35,7 +27,6 @@ __all__ = [
     "PostgresEventStore",
     "PostgresOutbox",
     "PostgresUnitOfWork",
-    "SessionLocks",
     "check_schema",
     "create_pool",
     "misconfiguration",

@@ -4,9 +4,8 @@ into the project's own (:mod:`eventlog.postgres.errors`)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeAlias, TypeVar
 
@@ -156,72 +155,4 @@ class Database:
                     raise
         finally:
             await self.pool.release(connection)
-
-    @asynccontextmanager
-    async def session_locks(self, keys: Sequence[tuple[int, int]]
-                            ) -> AsyncIterator[SessionLocks]:
-        """Try to take many session advisory locks at once, on one connection of their own
-        and in one statement, never waiting. The block gets them as :class:`SessionLocks`:
-        the keys it holds (those no other session held), some of which it may release early;
-        the rest are released after it."""
-        wanted = sorted(set(keys))
-        async with translated_errors(self.pool):
-            connection = await self.pool.acquire()
-        try:
-            try:
-                async with translated_errors(self.pool):
-                    rows = await connection.fetch(_TRY_LOCKS, [k[0] for k in wanted],
-                                                  [k[1] for k in wanted])
-            except BaseException:
-                connection.terminate()  # the locks may be ours
-                raise
-            locks = SessionLocks(self.pool, connection,
-                                 {(r["a"], r["b"]) for r in rows if r["locked"]})
-            try:
-                yield locks
-            finally:
-                await locks.release(locks.held)
-        finally:
-            await self.pool.release(connection)
-
-
-class SessionLocks:
-    """Session advisory locks held on one connection (:meth:`Database.session_locks`)."""
-
-    def __init__(self, pool: Pool, connection: Connection,
-                 held: set[tuple[int, int]]) -> None:
-        self._pool = pool
-        self._connection = connection
-        self._held = held
-        self._statement = asyncio.Lock()  # one statement at a time on the connection
-
-    @property
-    def held(self) -> frozenset[tuple[int, int]]:
-        return frozenset(self._held)
-
-    async def release(self, keys: Collection[tuple[int, int]]) -> None:
-        """Release these of the held locks now, in one statement (the others stay held). If
-        the statement fails, the connection is closed: every lock on it is gone."""
-        async with self._statement:
-            releasing = sorted(self._held.intersection(keys))
-            if not releasing:
-                return
-            try:
-                async with translated_errors(self._pool):
-                    await self._connection.execute(_UNLOCK, [k[0] for k in releasing],
-                                                   [k[1] for k in releasing])
-            except BaseException:
-                self._connection.terminate()
-                self._held.clear()
-                raise
-            self._held.difference_update(releasing)
-
-
-_TRY_LOCKS = """
-SELECT a, b, pg_try_advisory_lock(a, b) AS locked
-FROM unnest($1::int[], $2::int[]) AS k(a, b)
-"""
-_UNLOCK = """
-SELECT pg_advisory_unlock(a, b) FROM unnest($1::int[], $2::int[]) AS k(a, b)
-"""
 

@@ -131,12 +131,6 @@ WHERE e.stream_id = $1 AND e.stream_version >= $2
 ORDER BY e.stream_version
 """
 
-_READ_STREAMS = f"""
-SELECT {EVENT_COLUMNS} FROM events e
-WHERE e.stream_id = ANY($1::text[])
-ORDER BY e.stream_id, e.stream_version
-"""
-
 # Rows of transactions that are still open (or that began before the oldest open one
 # finished) are held back: below the snapshot's xmin, the order can no longer change.
 _READ_ALL = f"""
@@ -335,14 +329,6 @@ class PostgresEventStore:
             self._pool, lambda c: c.fetch(_READ_STREAM, stream_id, from_version)
         )
         return [recorded_event(r) for r in rows]
-
-    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        rows = await retrying(self._pool, lambda c: c.fetch(_READ_STREAMS, list(stream_ids)))
-        found: dict[str, list[RecordedEvent]] = {}
-        for row in rows:
-            event = recorded_event(row)
-            found.setdefault(event.stream_id, []).append(event)
-        return found
 
     async def read_all(
         self, after: LogPosition = LOG_START, *, limit: int = 500

@@ -60,9 +60,8 @@ async def serve(
     async with AsyncExitStack() as resources:  # closed in reverse order
         database = await Database.open(database_settings)
         resources.push_async_callback(database.close)
-        # Each run the main lane reconciles holds a connection for its lock, each batch of
-        # the acknowledgement lane one for its runs' locks (at most one per run); statements
-        # share the other pool.
+        # Each run being reconciled holds a connection for its lock; statements share the
+        # pool.
         runs = reporter.concurrency + reporter.acknowledge_concurrency
         locks = await Database.open(replace(database_settings, pool_size=runs))
         resources.push_async_callback(locks.close)

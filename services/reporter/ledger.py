@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
 from eventlog import LogPosition
 from eventlog.events import LOG_START
-from eventlog.postgres import Database, SessionLocks
+from eventlog.postgres import Database
 from services.reporter.audit import AUDIT_COLUMNS, AuditEntry, PostgresAuditLog, audit_values
 from services.reporter.group_commit import GroupCommit
 
@@ -44,19 +44,6 @@ class ParkedDelivery:
     state: str
 
 
-class HeldRunLocks(Protocol):
-    """The locks of several runs, taken together (:meth:`Ledger.run_locks`)."""
-
-    @property
-    def held(self) -> frozenset[str]:
-        """The runs whose lock is held (and not released yet)."""
-        ...
-
-    async def release(self, stream_ids: Collection[str]) -> None:
-        """Release these runs' locks now, together; the others stay held."""
-        ...
-
-
 class Ledger(Protocol):
     """What the reporter has delivered of each run, and the per-run lock."""
 
@@ -66,18 +53,7 @@ class Ledger(Protocol):
         ``wait=False`` the block runs at once and gets ``False`` if another holds it."""
         ...
 
-    def run_locks(self, stream_ids: Sequence[str]
-                  ) -> AbstractAsyncContextManager[HeldRunLocks]:
-        """Try to take the locks of several runs at once, never waiting: the block gets the
-        runs whose lock it holds (those no other holder had), may release some of them early,
-        and releases the rest when it ends."""
-        ...
-
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]: ...
-
-    async def entries_of(self, stream_ids: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
-        """:meth:`entries` of several runs, in one read; a run with none is left out."""
-        ...
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,
@@ -108,26 +84,6 @@ class Ledger(Protocol):
     async def save_checkpoint(self, name: str, position: LogPosition) -> None:
         """Move the checkpoint forward (never back)."""
         ...
-
-
-class _PostgresRunLocks:
-    def __init__(self, locks: SessionLocks, keys: Mapping[str, tuple[int, int]]) -> None:
-        self._locks = locks
-        self._keys = {s: key for s, key in keys.items() if key in locks.held}
-        """The held runs' keys (two runs of a batch may share one: hashes collide)."""
-
-    @property
-    def held(self) -> frozenset[str]:
-        return frozenset(s for s, key in self._keys.items() if key in self._locks.held)
-
-    async def release(self, stream_ids: Collection[str]) -> None:
-        released = {s: self._keys.pop(s) for s in stream_ids if s in self._keys}
-        shared = set(self._keys.values())  # a key another held run still needs stays
-        await self._locks.release({key for key in released.values() if key not in shared})
-
-
-def _entry(row: Mapping[str, Any]) -> LedgerEntry:
-    return LedgerEntry(row["delivery_key"], row["state"], row["result"], row["error"])
 
 
 def _lock_key(stream_id: str) -> int:
@@ -180,30 +136,13 @@ class PostgresLedger:
         this process does."""
         return self._locks.session_lock((_LOCK_CLASS, _lock_key(stream_id)), wait=wait)
 
-    @asynccontextmanager
-    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[HeldRunLocks]:
-        """Session advisory locks on one connection of their own, taken in one statement;
-        those released together, in one."""
-        keys = {stream_id: (_LOCK_CLASS, _lock_key(stream_id)) for stream_id in stream_ids}
-        async with self._locks.session_locks(list(keys.values())) as locks:
-            yield _PostgresRunLocks(locks, keys)
-
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         async with self._database.connection() as connection:
             rows = await connection.fetch(
                 "SELECT delivery_key, state, result, error FROM reporter_deliveries "
                 "WHERE stream_id = $1", stream_id)
-        return {r["delivery_key"]: _entry(r) for r in rows}
-
-    async def entries_of(self, stream_ids: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
-        async with self._database.connection() as connection:
-            rows = await connection.fetch(
-                "SELECT stream_id, delivery_key, state, result, error FROM reporter_deliveries "
-                "WHERE stream_id = ANY($1::text[])", list(stream_ids))
-        found: dict[str, dict[str, LedgerEntry]] = {}
-        for r in rows:
-            found.setdefault(r["stream_id"], {})[r["delivery_key"]] = _entry(r)
-        return found
+        return {r["delivery_key"]: LedgerEntry(r["delivery_key"], r["state"], r["result"],
+                                               r["error"]) for r in rows}
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +19,6 @@ from services.reporter.ledger import (
     DELIVERED,
     PARKED,
     REDRIVE_REQUESTED,
-    HeldRunLocks,
     LedgerEntry,
     ParkedDelivery,
 )
@@ -35,21 +34,6 @@ class _Row:
     result: dict[str, Any]
     error: str | None
     updated: int
-
-
-@dataclass
-class _InMemoryRunLocks:
-    locks: dict[str, asyncio.Lock]
-    runs: set[str] = field(default_factory=set)
-
-    @property
-    def held(self) -> frozenset[str]:
-        return frozenset(self.runs)
-
-    async def release(self, stream_ids: Collection[str]) -> None:
-        for stream_id in self.runs.intersection(stream_ids):
-            self.runs.discard(stream_id)
-            self.locks[stream_id].release()
 
 
 class InMemoryLedger:
@@ -70,26 +54,9 @@ class InMemoryLedger:
         async with lock:
             yield True
 
-    @asynccontextmanager
-    async def run_locks(self, stream_ids: Sequence[str]) -> AsyncIterator[HeldRunLocks]:
-        held = _InMemoryRunLocks(self._locks)
-        try:
-            for stream_id in dict.fromkeys(stream_ids):
-                lock = self._locks.setdefault(stream_id, asyncio.Lock())
-                if not lock.locked():
-                    await lock.acquire()  # free (unless a waiter its release woke is first)
-                    held.runs.add(stream_id)
-            yield held
-        finally:
-            await held.release(set(held.runs))
-
     async def entries(self, stream_id: str) -> dict[str, LedgerEntry]:
         return {r.delivery_key: LedgerEntry(r.delivery_key, r.state, r.result, r.error)
                 for r in self.rows.values() if r.stream_id == stream_id}
-
-    async def entries_of(self, stream_ids: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
-        found = {stream_id: await self.entries(stream_id) for stream_id in stream_ids}
-        return {stream_id: entries for stream_id, entries in found.items() if entries}
 
     async def record(self, *, stream_id: str, delivery_key: str, model_run_id: str,
                      attempt: int, action: str, cause_event_id: UUID, state: str,

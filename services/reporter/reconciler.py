@@ -20,7 +20,6 @@ from eventlog import (
     json_logs,
 )
 from eventlog.contract import STREAM_PREFIX, model_run_id_of
-from services.reporter.batched_run_locks import BatchedRunLocks
 from services.reporter.calls import error_text
 from services.reporter.deliverer import Deliverer, DeliveryOutcome
 from services.reporter.ledger import DELIVERED, PARKED, Ledger, LedgerEntry
@@ -52,12 +51,6 @@ class _Run:
     next delivery."""
     _plan: tuple[int, RunPlan | None] | None = None
 
-    @classmethod
-    def read(cls, stream_id: str, events: list[RecordedEvent],
-             ledger: dict[str, LedgerEntry]) -> _Run:
-        """As read from the log: a run with no events has nothing delivered either."""
-        return cls(stream_id, events, ledger if events else {})
-
     @property
     def next_version(self) -> int:
         return self.events[-1].stream_version + 1 if self.events else 1
@@ -79,7 +72,6 @@ class Reconciler:
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
         self._acknowledge_slots = asyncio.Semaphore(acknowledge_concurrency)
-        self._acknowledgement_locks = BatchedRunLocks(store, ledger)
         self._acknowledging = 0
         self._no_acknowledgements = asyncio.Event()
         self._no_acknowledgements.set()
@@ -134,8 +126,7 @@ class Reconciler:
         ``DataExportRequested``, which wakes ``reconcile``. If another reconciler holds the
         run, this one leaves, telling a holder here to read the stream on before its next
         delivery (the acknowledgement comes first in its plan); ``reconcile`` on the
-        trainer's next event (and the sweeper) are the backstops. The acknowledgements
-        waiting at the same time are locked and read together (:class:`BatchedRunLocks`)."""
+        trainer's next event (and the sweeper) are the backstops."""
         if not stream_id.startswith(STREAM_PREFIX):
             return
         self._metrics.reconciles.labels("acknowledge").inc()
@@ -145,9 +136,9 @@ class Reconciler:
         self._no_acknowledgements.clear()
         try:
             async with (self._acknowledge_slots,
-                        self._acknowledgement_locks.hold(stream_id) as locked):
-                if locked is not None:
-                    await self._deliver_next(_Run.read(stream_id, locked.events, locked.ledger),
+                        self._ledger.run_lock(stream_id, wait=False) as locked):
+                if locked:
+                    await self._deliver_next(await self._read(stream_id),
                                              acknowledgement_only=True)
                 else:
                     self._tell_holder(stream_id)
@@ -169,7 +160,7 @@ class Reconciler:
         holding the run's lock, nothing else records its deliveries meanwhile."""
         events, ledger = await asyncio.gather(self._store.read_stream(stream_id),
                                               self._ledger.entries(stream_id))
-        return _Run.read(stream_id, events, ledger)
+        return _Run(stream_id, events, ledger if events else {})
 
     async def _read_on(self, run: _Run) -> bool:
         """Read what was appended to the run's stream since; ``True`` if anything was."""

@@ -68,9 +68,6 @@ class _Delegating:
     async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
         return await self.events.read_stream(stream_id, from_version=from_version)
 
-    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        return await self.events.read_streams(stream_ids)
-
     async def read_all(self, after: LogPosition = LOG_START, *, limit: int = 500
                        ) -> list[RecordedEvent]:
         return await self.events.read_all(after, limit=limit)

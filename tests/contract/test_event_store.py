@@ -137,21 +137,6 @@ async def test_read_stream_from_a_version(store: EventStore) -> None:
     assert await store.read_stream("unknown") == []
 
 
-async def test_read_streams_reads_several_whole_streams_at_once(store: EventStore) -> None:
-    await store.append("s-1", [event(n=1), event(n=2)])
-    await store.append("s-2", [event(n=3)])
-    await store.append("s-1", [event(n=4)])
-    await store.append("s-3", [event(n=5)])
-
-    streams = await store.read_streams(["s-2", "s-1", "unknown"])
-
-    assert {s: [(e.stream_version, e.data["n"]) for e in events]
-            for s, events in streams.items()} == {"s-1": [(1, 1), (2, 2), (3, 4)],
-                                                  "s-2": [(1, 3)]}
-    assert streams["s-1"] == await store.read_stream("s-1")
-    assert await store.read_streams([]) == {}
-
-
 async def test_recorded_events_keep_type_data_metadata_and_id(store: EventStore) -> None:
     new = NewEvent("TrainingRequested", {"modelType": "x", "nested": {"a": [1, 2]}},
                    {"correlation_id": "c-1"}, uuid4())

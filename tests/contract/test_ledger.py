@@ -204,61 +204,6 @@ async def test_a_runs_lock_is_held_by_one_holder_at_a_time(ledger: Ledger) -> No
         assert after
 
 
-async def test_run_locks_takes_the_free_locks_of_several_runs_at_once(ledger: Ledger) -> None:
-    async with (ledger.run_lock("model_run-held"),
-                ledger.run_locks(["model_run-a", "model_run-held", "model_run-b"]) as locks):
-        assert locks.held == {"model_run-a", "model_run-b"}
-        async with ledger.run_lock("model_run-a", wait=False) as taken_elsewhere:
-            assert not taken_elsewhere
-
-        await locks.release(["model_run-a"])  # early, alone
-
-        assert locks.held == {"model_run-b"}
-        async with ledger.run_lock("model_run-a", wait=False) as released:
-            assert released
-        async with ledger.run_lock("model_run-b", wait=False) as still_held:
-            assert not still_held
-
-    async with ledger.run_locks(["model_run-b", "model_run-held", "model_run-b"]) as after:
-        assert after.held == {"model_run-b", "model_run-held"}  # all released after the block
-    async with ledger.run_lock("model_run-b", wait=False) as free_again:
-        assert free_again
-
-
-async def test_a_lock_two_runs_share_is_released_with_the_last_of_them(
-    postgres_ledger: Ledger,
-) -> None:
-    """Run locks are 32-bit hashes: two runs of a batch may share one."""
-    one, other = "model_run-c18041", "model_run-c37102"  # their hashes collide
-    async with postgres_ledger.run_locks([one, other]) as locks:
-        assert locks.held == {one, other}
-
-        await locks.release([one])
-
-        async with postgres_ledger.run_lock(one, wait=False) as taken:
-            assert not taken  # still held: the other run needs the same lock
-        await locks.release([other])
-        async with postgres_ledger.run_lock(one, wait=False) as taken:
-            assert taken
-
-
-async def test_entries_of_reads_the_ledgers_of_several_runs(ledger: Ledger) -> None:
-    for stream, key in [("model_run-run-1", "attempt-1/status/EXPORTING_DATA"),
-                        ("model_run-run-1", "attempt-1/export"),
-                        ("model_run-run-2", "attempt-1/status/EXPORTING_DATA"),
-                        ("model_run-run-3", "attempt-1/status/EXPORTING_DATA")]:
-        await ledger.record(stream_id=stream, delivery_key=key, model_run_id=stream[10:],
-                            attempt=1, action="status", cause_event_id=uuid4(),
-                            state=DELIVERED, result={"key": key})
-
-    found = await ledger.entries_of(["model_run-run-1", "model_run-run-2", "model_run-none"])
-
-    assert found == {"model_run-run-1": await ledger.entries("model_run-run-1"),
-                     "model_run-run-2": await ledger.entries("model_run-run-2")}
-    assert set(found["model_run-run-1"]) == {"attempt-1/status/EXPORTING_DATA",
-                                              "attempt-1/export"}
-
-
 async def test_a_waiting_lock_is_granted_when_the_holder_leaves(ledger: Ledger) -> None:
     order: list[str] = []
 
