@@ -8,7 +8,7 @@ nearly all process cost; ``--model-type text_single_classification`` measures a 
 CPU is this process's tree from /proc: itself, the forkserver and the children it reaped.
 
     .venv/bin/python bench/trainer_child.py [--jobs 200] [--rounds 3] [--rows 20] \
-        [--model-type bench_majority_class]
+        [--model-type bench_majority_class] [--started-as console-script]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import asyncio
 import importlib.machinery
 import os
 import random
+import shutil
 import tempfile
 import time
 
@@ -58,6 +59,22 @@ def tree_cpu() -> float:
     return proc_usage.tree_cpu(proc_usage.all_processes(), [os.getpid()])
 
 
+def started_as(how: str) -> None:
+    """Make this process's main module look like a trainer's, for multiprocessing: each child
+    runs a main module given by its path again (as ``__mp_main__``), and nothing of a package's
+    ``__main__``. So a child of the console script imports the CLI again (unless the forkserver
+    has), and a child of ``python -m trainbridge`` nothing; neither runs this script."""
+    main_module = sys.modules["__main__"]
+    if how == "module":
+        main_module.__spec__ = importlib.machinery.ModuleSpec("trainbridge.__main__", None)
+        return
+    script = shutil.which("trainbridge", path=str(Path(sys.executable).parent))
+    if script is None:
+        raise SystemExit("the `trainbridge` console script is not installed next to Python")
+    main_module.__spec__ = None
+    main_module.__file__ = script
+
+
 async def ignore(_: StageReport) -> None:
     pass
 
@@ -79,18 +96,18 @@ def in_process(tasks: list[TrainingTask]) -> float:
 async def main() -> None:
     from bench.e2e import TRIVIAL_MODEL_TYPE, install_trivial_pipeline
 
-    # A trainer is started as `python -m trainbridge`: its children run nothing of its main
-    # module (multiprocessing skips a package's __main__). Said of this script too, so that
-    # each child does not run it (and its imports) again.
-    main_module = sys.modules["__main__"]
-    main_module.__spec__ = importlib.machinery.ModuleSpec("bench.trainer_child.__main__", None)
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=20)
     parser.add_argument("--model-type", default=TRIVIAL_MODEL_TYPE)
+    parser.add_argument("--started-as", choices=("console-script", "module"),
+                        default="console-script",
+                        help="how the trainer whose children are measured was started: by its "
+                             "`trainbridge` console script, as the image starts it, or as "
+                             "`python -m trainbridge` (default: %(default)s)")
     args = parser.parse_args()
+    started_as(args.started_as)
 
     with tempfile.TemporaryDirectory() as tmp:
         plugin = install_trivial_pipeline(Path(tmp) / "plugin")

@@ -44,8 +44,9 @@ CONCURRENCY = Integer(name="TRAINBRIDGE_REPORTER_CONCURRENCY", default=8, minimu
 ACKNOWLEDGE_CONCURRENCY = Integer(
     name="TRAINBRIDGE_REPORTER_ACKNOWLEDGE_CONCURRENCY", default=4, minimum=1,
     description="runs one reporter acknowledges at once (`EXPORTING_DATA`), on as many SDK "
-                "threads of their own; for a burst of webhooks, at least their rate times "
-                "Labelbox's answer time (100/s at 0.2 s: 20)")
+                "threads of their own (each also holds a database connection for its run's "
+                "lock); for a burst of webhooks, at least their rate times Labelbox's answer "
+                "time (100/s at 0.2 s: 20)")
 EXPORT_POLL = _positive("TRAINBRIDGE_EXPORT_POLL_SECONDS", 2.0,
                         "between polls of an export task")
 EXPORT_TIMEOUT = _positive("TRAINBRIDGE_EXPORT_TIMEOUT_SECONDS", 1200.0,

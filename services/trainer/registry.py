@@ -52,7 +52,8 @@ def pipeline_reference(pipeline: Pipeline) -> str | None:
     found: object = sys.modules.get(cls.__module__)
     for name in cls.__qualname__.split("."):
         found = getattr(found, name, None)
-    if found is not cls or cls.__module__ == "__main__":
+    if (found is not cls or cls.__module__ == "__main__"
+            or importlib.util.find_spec(cls.__module__) is None):  # loaded from a file path
         return None
     return f"{cls.__module__}:{cls.__qualname__}"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventlog.model_types import InMemoryModelTypeCatalog
+from services.trainer import registry
 from services.trainer.pipelines.image_classification import ImageClassification
 from services.trainer.pipelines.text_classification import TextClassification
 from services.trainer.registry import (
@@ -109,6 +110,20 @@ def test_a_pipeline_class_no_name_leads_back_to_is_found_through_the_registry() 
     assert isinstance(pipeline_at(None, "text_single_classification"), TextClassification)
     with pytest.raises(PipelineRegistryError, match="no registered pipeline trains 'made'"):
         pipeline_at(None, "made")
+
+
+def test_a_pipeline_found_by_reference_reads_no_entry_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reference = pipeline_reference(load_pipelines()["text_single_classification"])
+
+    def unread(**_: object) -> None:
+        raise AssertionError("the entry points were read")
+
+    monkeypatch.setattr(registry, "entry_points", unread)
+
+    assert pipeline_at(reference, "text_single_classification").model_type == (
+        "text_single_classification")
 
 
 def test_a_reference_to_another_model_types_pipeline_is_refused() -> None:
