@@ -52,10 +52,18 @@ def pipeline_reference(pipeline: Pipeline) -> str | None:
     found: object = sys.modules.get(cls.__module__)
     for name in cls.__qualname__.split("."):
         found = getattr(found, name, None)
-    if (found is not cls or cls.__module__ == "__main__"
-            or importlib.util.find_spec(cls.__module__) is None):  # loaded from a file path
+    if found is not cls or cls.__module__ == "__main__" or not _importable(cls.__module__):
         return None
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported by its name (not one loaded from a file path or
+    made in memory)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: in sys.modules without a spec
+        return False
 
 
 def pipeline_at(reference: str | None, model_type: str) -> Pipeline:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import types
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -124,6 +125,21 @@ def test_a_pipeline_found_by_reference_reads_no_entry_points(
 
     assert pipeline_at(reference, "text_single_classification").model_type == (
         "text_single_classification")
+
+
+def test_a_pipeline_of_a_module_made_in_memory_is_found_through_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = types.ModuleType("made_in_memory")  # no spec: importlib cannot find it by name
+
+    class InMemory(TextClassification):
+        __module__ = "made_in_memory"
+        __qualname__ = "InMemory"
+
+    made.InMemory = InMemory  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "made_in_memory", made)
+
+    assert pipeline_reference(InMemory()) is None
 
 
 def test_a_reference_to_another_model_types_pipeline_is_refused() -> None:
